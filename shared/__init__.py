@@ -1,0 +1,7 @@
+"""What the relay and the agent both need: protocol, connector contract, settings, logging.
+
+Nothing in this package does network or database I/O, and it imports nothing from
+``agent`` or ``relay``.
+"""
+
+__version__ = "0.1.0"
