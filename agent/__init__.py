@@ -1,0 +1,1 @@
+"""The on-premises agent: dials out to the relay and runs operations through connectors."""

@@ -1,0 +1,1 @@
+"""The relay: agent endpoint and hub, directory, engine, admin API and store."""
