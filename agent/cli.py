@@ -1,0 +1,101 @@
+"""``hatchway agent ...``: register, run and status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+from agent import registration, runner
+from agent.settings import CONFIG_FILE, KEY_FILE, STATE_FILE, AgentSettings
+from agent.state import AgentState
+from shared.paths import Paths
+from shared.protocol import signing
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    agent = subparsers.add_parser("agent", help="the on-premises agent")
+    commands = agent.add_subparsers(dest="agent_command", required=True, metavar="COMMAND")
+
+    def with_dirs(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--config-dir", help="folder of agent.toml (default: platform's)")
+        parser.add_argument("--data-dir", help="folder of keys and journal (default: platform's)")
+        return parser
+
+    reg = with_dirs(commands.add_parser("register", help="register with a relay using a token"))
+    reg.add_argument("--relay", required=True, help="relay base URL: http(s):// or ws(s)://")
+    reg.add_argument(
+        "--token", required=True, help="one-time token from 'hatchway relay token create'"
+    )
+    reg.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    reg.set_defaults(handler=_register)
+    with_dirs(commands.add_parser("run", help="connect to the relay and serve")).set_defaults(
+        handler=_run
+    )
+    with_dirs(
+        commands.add_parser("status", help="registration, connection, connectors")
+    ).set_defaults(handler=_status)
+
+
+def _paths(args: argparse.Namespace) -> Paths:
+    paths = Paths.resolve(config_dir=args.config_dir, data_dir=args.data_dir)
+    paths.ensure()
+    return paths
+
+
+def _register(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    done = asyncio.run(
+        registration.register(
+            args.relay,
+            args.token,
+            config_dir=paths.config_dir,
+            data_dir=paths.data_dir,
+            timeout=args.timeout,
+        )
+    )
+    print(f"registered as agent {done.name!r}")
+    print(f"relay signing key pinned: {done.relay_key_fingerprint}")
+    print(f"settings written to {done.config_path}")
+    print("add connectors there, then run 'hatchway agent run'")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    asyncio.run(runner.run(paths.config_dir, paths.data_dir))
+    return 0
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _status(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    config = paths.config_dir / CONFIG_FILE
+    if not config.exists() or not (paths.data_dir / KEY_FILE).exists():
+        print(f"not registered (no {config}); run 'hatchway agent register'")
+        return 3
+    settings = AgentSettings.load(config)
+    key = signing.load_key_file(paths.data_dir / KEY_FILE)
+    print(f"agent:      {settings.name}")
+    print(f"relay:      {settings.relay}")
+    print(f"agent key:  {signing.fingerprint(key.public_key())}")
+    relay_key = signing.public_key_from_text(settings.relay_public_key)
+    print(f"relay key:  {signing.fingerprint(relay_key)}")
+    state = AgentState.read(paths.data_dir / STATE_FILE)
+    if state is None:
+        print("state:      never run")
+    else:
+        line = f"state:      {state.state} since {_when(state.since)} (pid {state.pid})"
+        print(line + (f"; last error: {state.last_error}" if state.last_error else ""))
+    if settings.connectors:
+        print("connectors:")
+        for item in settings.connectors:
+            print(f"  {item.name:<20} {item.type}")
+    else:
+        print(f"connectors: none; add [connectors.NAME] tables to {config}")
+    sys.stdout.flush()
+    return 0 if state is not None and state.state == "connected" else 1

@@ -1,0 +1,162 @@
+"""Runs verified batches against connectors: de-duplicate, journal, execute, answer.
+
+Each operation runs at most once in effect:
+
+* a key with a journaled result is answered from the journal (``replayed``);
+* a key still running in this process (the relay redelivered it after a reconnect) waits
+  for that run instead of starting another;
+* a key journaled as started without a result is *in doubt* and is re-run tolerantly:
+  a create that now conflicts is matched by its naming attribute, and a delete that finds
+  nothing is counted as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import structlog
+
+from agent.journal import Journal
+from shared.connector import (
+    Action,
+    Connector,
+    Equals,
+    Operation,
+    OperationError,
+    OperationResult,
+    Page,
+)
+from shared.exceptions import ConnectorError, ErrorClass
+
+log = structlog.get_logger("agent.executor")
+
+
+class Executor:
+    def __init__(
+        self, connectors: Mapping[str, Connector], journal: Journal, *, concurrency: int = 4
+    ) -> None:
+        self.connectors = connectors
+        self.journal = journal
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: dict[str, asyncio.Future[OperationResult]] = {}
+
+    @property
+    def busy(self) -> int:
+        """Operations executing right now."""
+        return len(self._running)
+
+    async def run(
+        self, connector_name: str, operations: Sequence[Operation]
+    ) -> list[OperationResult]:
+        connector = self.connectors[connector_name]
+        keys = [op.key for op in operations]
+        known = await self.journal.lookup(keys)
+        answers: dict[str, OperationResult] = {}
+        waits: dict[str, asyncio.Future[OperationResult]] = {}
+        fresh: list[Operation] = []
+        in_doubt: list[Operation] = []
+        for op in operations:
+            stored = known.get(op.key)
+            if stored is not None:
+                answers[op.key] = dataclasses.replace(stored, replayed=True)
+            elif op.key in self._running:
+                waits[op.key] = self._running[op.key]
+            elif op.key in known:
+                in_doubt.append(op)
+            else:
+                fresh.append(op)
+        to_run = fresh + in_doubt
+        if to_run:
+            answers.update(await self._execute(connector, to_run, {op.key for op in in_doubt}))
+        for key, future in waits.items():
+            answers[key] = await asyncio.shield(future)
+        return [answers[key] for key in keys]
+
+    async def _execute(
+        self, connector: Connector, operations: list[Operation], in_doubt: set[str]
+    ) -> dict[str, OperationResult]:
+        loop = asyncio.get_running_loop()
+        futures = {op.key: loop.create_future() for op in operations}
+        self._running.update(futures)
+        try:
+            await self.journal.start(op.key for op in operations if op.key not in in_doubt)
+            async with self._slots:
+                results = await self._apply(connector, operations)
+            settled = [
+                await self._settle(connector, op, result) if op.key in in_doubt else result
+                for op, result in zip(operations, results, strict=True)
+            ]
+            durable = [r for r in settled if not _is_internal(r)]
+            await self.journal.finish(durable)
+            for result in settled:
+                futures[result.key].set_result(result)
+            return {r.key: r for r in settled}
+        except BaseException as exc:
+            for future in futures.values():
+                if not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # retrieved here; the waiting caller re-raises it
+            raise
+        finally:
+            for key in futures:
+                self._running.pop(key, None)
+
+    async def _apply(
+        self, connector: Connector, operations: list[Operation]
+    ) -> list[OperationResult]:
+        try:
+            results = await connector.apply(operations)
+        except ConnectorError as exc:
+            error = OperationError.from_exception(exc)
+            return [OperationResult(op.key, error=error) for op in operations]
+        except Exception as exc:
+            # A connector bug must not take the agent down; the results say what happened,
+            # and the journal leaves these operations in doubt so a redelivery tries again.
+            log.exception("connector raised an unexpected error", connector=connector.type_name)
+            error = OperationError(ErrorClass.INTERNAL, f"connector failed: {exc!r}"[:500])
+            return [OperationResult(op.key, error=error) for op in operations]
+        if len(results) != len(operations):
+            error = OperationError(ErrorClass.INTERNAL, "connector returned a wrong result count")
+            log.error("connector returned a wrong result count", connector=connector.type_name)
+            return [OperationResult(op.key, error=error) for op in operations]
+        return results
+
+    async def _settle(
+        self, connector: Connector, op: Operation, result: OperationResult
+    ) -> OperationResult:
+        """Interpret the re-run of an operation that may already have happened."""
+        if result.error is None:
+            return result
+        kind = result.error.error_class
+        if op.action is Action.DELETE and kind is ErrorClass.NOT_FOUND:
+            return OperationResult(op.key, anchor=op.anchor)
+        if op.action is Action.CREATE and kind is ErrorClass.CONFLICT:
+            anchor = await _match(connector, op)
+            if anchor is not None:
+                return OperationResult(op.key, anchor=anchor)
+        return result
+
+
+async def _match(connector: Connector, op: Operation) -> str | None:
+    """Find the object an interrupted create made, by its naming attribute."""
+    try:
+        schema = await connector.schema()
+        info = schema.object_class(op.object_class)
+        if info is None:
+            return None
+        value = (op.attributes or {}).get(info.naming_attribute)
+        if value is None or isinstance(value, list):
+            return None
+        found = await connector.search(
+            op.object_class, Equals(info.naming_attribute, value), Page(size=2)
+        )
+    except ConnectorError as exc:
+        log.warning("could not match an in-doubt create", key=op.key, error=str(exc))
+        return None
+    return found.objects[0].anchor if len(found.objects) == 1 else None
+
+
+def _is_internal(result: OperationResult) -> bool:
+    return result.error is not None and result.error.error_class is ErrorClass.INTERNAL

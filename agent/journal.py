@@ -1,0 +1,122 @@
+"""The agent's on-disk journal of operations, keyed by idempotency key.
+
+Delivery is at-least-once, so the agent must make it exactly-once in effect: before an
+operation runs its key is recorded as *started*; after, its result. A redelivered key
+with a result is answered from here without touching the target. A key that is
+*started* but has no result was interrupted (the agent died mid-batch): the operation is
+*in doubt* and the executor re-runs it in a way that tolerates it having happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from agent.exceptions import JournalError
+from shared.connector import OperationResult
+
+T = TypeVar("T")
+
+STARTED = "started"
+DONE = "done"
+
+
+class Journal:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a process crash, which is the failure that matters
+            # here; a power cut may lose the last results, and those operations are then
+            # treated as in doubt rather than silently repeated.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS entries ("
+                " key TEXT PRIMARY KEY, state TEXT NOT NULL, result TEXT, updated REAL NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS entries_updated ON entries (updated)")
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: cannot open the journal: {exc}") from exc
+        self._db = db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:
+            raise JournalError("the journal is not open")
+        with self._lock:
+            try:
+                return fn(self._db)
+            except sqlite3.Error as exc:
+                raise JournalError(f"{self.path}: {exc}") from exc
+
+    async def lookup(self, keys: Sequence[str]) -> dict[str, OperationResult | None]:
+        """Known keys: their stored result, or ``None`` for an operation in doubt."""
+
+        def query(db: sqlite3.Connection) -> dict[str, OperationResult | None]:
+            found: dict[str, OperationResult | None] = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(
+                    f"SELECT key, state, result FROM entries WHERE key IN ({marks})",
+                    chunk,
+                )
+                for key, state, result in rows:
+                    found[key] = (
+                        OperationResult.from_wire(json.loads(result)) if state == DONE else None
+                    )
+            return found
+
+        return await asyncio.to_thread(self._call, query)
+
+    async def start(self, keys: Iterable[str]) -> None:
+        now = self.clock()
+        rows = [(key, STARTED, now) for key in keys]
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT OR IGNORE INTO entries (key, state, updated) VALUES (?, ?, ?)", rows
+            )
+            db.execute("COMMIT")
+
+        await asyncio.to_thread(self._call, insert)
+
+    async def finish(self, results: Iterable[OperationResult]) -> None:
+        now = self.clock()
+        rows = [(DONE, json.dumps(r.as_wire(), ensure_ascii=False), now, r.key) for r in results]
+
+        def update(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN")
+            db.executemany(
+                "UPDATE entries SET state = ?, result = ?, updated = ? WHERE key = ?", rows
+            )
+            db.execute("COMMIT")
+
+        await asyncio.to_thread(self._call, update)
+
+    async def prune(self, older_than: float) -> int:
+        """Forget entries last touched more than ``older_than`` seconds ago."""
+        cutoff = self.clock() - older_than
+
+        def delete(db: sqlite3.Connection) -> int:
+            return db.execute("DELETE FROM entries WHERE updated < ?", (cutoff,)).rowcount
+
+        return await asyncio.to_thread(self._call, delete)

@@ -1,0 +1,78 @@
+"""``hatchway agent register``: trade a one-time token for a place on a relay.
+
+Makes the agent's key pair (private key mode 0600 in the data folder), sends the public
+key with the token, pins the relay's signing key from the answer, and writes agent.toml.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from agent.exceptions import RegistrationFailed
+from agent.settings import CONFIG_FILE, KEY_FILE, relay_urls, write_registration
+from shared import __version__
+from shared.protocol import signing
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    name: str
+    relay_key_fingerprint: str
+    config_path: Path
+
+
+async def register(
+    relay: str,
+    token: str,
+    *,
+    config_dir: Path,
+    data_dir: Path,
+    timeout: float = 30.0,
+    ssl: object = True,
+) -> Registered:
+    """Register with ``relay``. ``timeout`` bounds the whole HTTP exchange, in seconds."""
+    try:
+        _, register_url = relay_urls(relay)
+    except ValueError as exc:
+        raise RegistrationFailed("bad_request", str(exc)) from exc
+    key = signing.load_or_create_key_file(data_dir / KEY_FILE)
+    body = {
+        "token": token.strip(),
+        "public_key": signing.public_key_text(key.public_key()),
+        "software": f"hatchway-agent/{__version__}",
+    }
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            http.post(register_url, json=body, ssl=ssl) as response,  # type: ignore[arg-type]
+        ):
+            text = await response.text()
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise RegistrationFailed(
+            "unreachable", f"cannot reach the relay at {register_url}: {exc or type(exc).__name__}"
+        ) from exc
+    try:
+        answer = json.loads(text)
+    except ValueError as exc:
+        raise RegistrationFailed(
+            "bad_response", f"the relay answered HTTP {status} without JSON"
+        ) from exc
+    if status != 200:
+        code = answer.get("error", "refused") if isinstance(answer, dict) else "refused"
+        detail = answer.get("detail", text[:200]) if isinstance(answer, dict) else text[:200]
+        raise RegistrationFailed(str(code), str(detail))
+    try:
+        name = answer["agent"]
+        relay_key = signing.public_key_from_text(answer["relay_public_key"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RegistrationFailed("bad_response", "the relay's answer lacks its key") from exc
+    config_path = config_dir / CONFIG_FILE
+    write_registration(
+        config_path, name=name, relay=relay, relay_public_key=signing.public_key_text(relay_key)
+    )
+    return Registered(name, signing.fingerprint(relay_key), config_path)

@@ -1,0 +1,71 @@
+"""``hatchway agent run``: load settings, build connectors, open the journal, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import structlog
+
+from agent.connectors import registry
+from agent.exceptions import ConnectorLoadError
+from agent.executor import Executor
+from agent.journal import Journal
+from agent.session import AgentSession
+from agent.settings import CONFIG_FILE, JOURNAL_FILE, KEY_FILE, STATE_FILE, AgentSettings
+from shared.connector import Connector
+from shared.protocol import signing
+from shared.protocol.events import ConnectorInfo
+
+log = structlog.get_logger("agent")
+
+
+def build_connectors(settings: AgentSettings, source: Path) -> dict[str, Connector]:
+    """Instantiate every configured connector; a bad one stops the agent before it
+    connects, with an error naming the file and key."""
+    built: dict[str, Connector] = {}
+    for item in settings.connectors:
+        try:
+            cls = registry.load(item.type)
+        except ConnectorLoadError as exc:
+            raise ConnectorLoadError(f"{source}: connectors.{item.name}.type: {exc}") from exc
+        built[item.name] = cls.from_settings(item.name, item.table, source=str(source))
+    return built
+
+
+async def run(config_dir: Path, data_dir: Path, *, stop: asyncio.Event | None = None) -> None:
+    config_path = config_dir / CONFIG_FILE
+    settings = AgentSettings.load(config_path)
+    key = signing.load_key_file(data_dir / KEY_FILE)
+    connectors = build_connectors(settings, config_path)
+    journal = Journal(data_dir / JOURNAL_FILE)
+    journal.open()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    structlog.contextvars.bind_contextvars(agent=settings.name)
+    try:
+        pruned = await journal.prune(settings.journal_retention_days * 86400)
+        log.info(
+            "agent starting",
+            connectors=sorted(connectors),
+            relay=settings.relay,
+            journal_pruned=pruned,
+        )
+        session = AgentSession(
+            settings,
+            key,
+            Executor(connectors, journal, concurrency=settings.concurrency),
+            [ConnectorInfo(name, c.type_name) for name, c in connectors.items()],
+            state_path=data_dir / STATE_FILE,
+        )
+        await session.run(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        for connector in connectors.values():
+            await connector.close()
+        journal.close()
+        log.info("agent stopped")

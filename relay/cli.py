@@ -1,0 +1,228 @@
+"""The ``hatchway`` command: ``relay ...``, ``agent ...`` and ``demo``.
+
+Errors reach the user as one line on stderr with a non-zero exit status, never a stack
+trace: 2 for bad settings or usage, 1 for anything else that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from agent import cli as agent_cli
+from relay import app as relay_app
+from relay.settings import RelaySettings, parse_listen
+from relay.store.sqlite import SqliteStore
+from shared import __version__, logs
+from shared.exceptions import HatchwayError, SettingsError
+from shared.paths import Paths
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``15m``, ``1h``, ``7d`` (or plain seconds) into seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 1h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hatchway", description="Provision users and groups into the apps people need."
+    )
+    parser.add_argument("--version", action="version", version=f"hatchway {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument("--log-json", action="store_true", help="JSON log lines even in a terminal")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    relay = sub.add_parser("relay", help="the relay")
+    rsub = relay.add_subparsers(dest="relay_command", required=True, metavar="COMMAND")
+
+    def with_dirs(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config-dir", help="folder of relay.toml (default: platform's)")
+        p.add_argument("--data-dir", help="folder of the store and keys (default: platform's)")
+        return p
+
+    serve = with_dirs(rsub.add_parser("serve", help="run the relay"))
+    serve.add_argument(
+        "--listen", help="HOST:PORT to bind (default from relay.toml, 127.0.0.1:8080)"
+    )
+    serve.set_defaults(handler=_serve)
+
+    token = rsub.add_parser("token", help="agent registration tokens")
+    tsub = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
+    create = with_dirs(tsub.add_parser("create", help="issue a one-time registration token"))
+    create.add_argument("--name", required=True, help="the name the agent will have")
+    create.add_argument("--ttl", type=parse_duration, default=3600.0, help="validity (default 1h)")
+    create.set_defaults(handler=_token_create)
+    with_dirs(tsub.add_parser("list", help="list tokens")).set_defaults(handler=_token_list)
+
+    agents = with_dirs(rsub.add_parser("agents", help="list agents with their state"))
+    agents.set_defaults(handler=_agents)
+    asub = agents.add_subparsers(dest="agents_command", metavar="COMMAND")
+    revoke = with_dirs(asub.add_parser("revoke", help="revoke an agent: it can no longer connect"))
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=_revoke)
+
+    agent_cli.add_commands(sub)
+
+    demo = sub.add_parser("demo", help="relay, agent and a SQLite target, end to end")
+    demo.add_argument("--once", action="store_true", help="exit when the demo is done")
+    demo.add_argument("--workdir", help="folder for the demo's files (default: a temporary one)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _paths(args: argparse.Namespace) -> Paths:
+    paths = Paths.resolve(config_dir=args.config_dir, data_dir=args.data_dir)
+    paths.ensure()
+    return paths
+
+
+def _serve(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    settings = RelaySettings.load(paths.config_dir / "relay.toml")
+    if args.listen:
+        try:
+            parse_listen(args.listen)
+        except ValueError as exc:
+            raise SettingsError("--listen", None, str(exc)) from exc
+        settings = replace(settings, listen=args.listen)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_until_signal(settings, paths))
+    return 0
+
+
+async def _serve_until_signal(settings: RelaySettings, paths: Paths) -> None:
+    import signal
+
+    task = asyncio.create_task(relay_app.serve(settings, paths.data_dir))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _with_store(paths: Paths) -> SqliteStore:
+    store = SqliteStore(paths.data_dir / relay_app.STORE_FILE)
+    await store.open()
+    return store
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        store = await _with_store(_paths(args))
+        try:
+            existing = await store.get_agent(args.name)
+            if existing is not None and existing.revoked_at is None:
+                note = (
+                    f"note: agent {args.name!r} exists; this token re-registers it with a new key"
+                )
+                print(note, file=sys.stderr)
+            record, token = await store.create_token(args.name, args.ttl)
+        finally:
+            await store.close()
+        print(token)
+        print(
+            f"one-time token for agent {args.name!r}, valid until {_when(record.expires_at)} UTC",
+            file=sys.stderr,
+        )
+        return 0
+
+    return asyncio.run(go())
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        store = await _with_store(_paths(args))
+        try:
+            tokens = await store.list_tokens()
+        finally:
+            await store.close()
+        print(f"{'ID':<14}{'AGENT':<24}{'EXPIRES (UTC)':<22}USED")
+        for t in tokens:
+            print(f"{t.id:<14}{t.agent_name:<24}{_when(t.expires_at):<22}{_when(t.used_at)}")
+        return 0
+
+    return asyncio.run(go())
+
+
+def _agents(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        store = await _with_store(_paths(args))
+        try:
+            agents = await store.list_agents()
+        finally:
+            await store.close()
+        print(f"{'NAME':<24}{'STATE':<14}{'SINCE (UTC)':<22}{'SOFTWARE':<24}CONNECTORS")
+        for a in agents:
+            since = {
+                "connected": a.connected_at,
+                "disconnected": a.disconnected_at,
+                "revoked": a.revoked_at,
+            }.get(a.state, a.registered_at)
+            connectors = ",".join(f"{c['name']}({c['type']})" for c in a.connectors) or "-"
+            print(f"{a.name:<24}{a.state:<14}{_when(since):<22}{a.software or '-':<24}{connectors}")
+        return 0
+
+    return asyncio.run(go())
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        store = await _with_store(_paths(args))
+        try:
+            record = await store.revoke_agent(args.name)
+        finally:
+            await store.close()
+        print(f"agent {record.name!r} revoked at {_when(record.revoked_at)} UTC")
+        return 0
+
+    return asyncio.run(go())
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from relay import demo
+
+    return asyncio.run(demo.run(once=args.once, workdir=args.workdir))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.configure(json=True if args.log_json else None, level=args.log_level)
+    try:
+        code: int = args.handler(args)
+    except SettingsError as exc:
+        print(f"hatchway: error: {exc}", file=sys.stderr)
+        return 2
+    except HatchwayError as exc:
+        print(f"hatchway: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"hatchway: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

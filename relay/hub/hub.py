@@ -1,0 +1,86 @@
+"""The hub's one internal call: send a batch to an agent's connector and await the results."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+
+from relay.exceptions import AgentUnavailable, DeliveryTimeout
+from relay.hub.link import AgentLink, PendingBatch, Sender
+from relay.store.base import Store
+from shared.connector import Operation, OperationResult
+
+#: Default seconds :meth:`Hub.send` waits for results, queueing and agent downtime included.
+DEFAULT_SEND_TIMEOUT = 60.0
+
+
+class Hub:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.links: dict[str, AgentLink] = {}
+
+    def link(self, agent: str) -> AgentLink:
+        link = self.links.get(agent)
+        if link is None:
+            link = self.links[agent] = AgentLink(agent)
+        return link
+
+    def connected_agents(self) -> list[str]:
+        return sorted(name for name, link in self.links.items() if link.connection is not None)
+
+    async def send(
+        self,
+        agent: str,
+        connector: str,
+        operations: Sequence[Operation],
+        *,
+        timeout: float | None = DEFAULT_SEND_TIMEOUT,
+    ) -> list[OperationResult]:
+        """Deliver ``operations`` to ``connector`` on ``agent`` and return one result each.
+
+        The batch waits while the agent is offline or its window is full, and is sent
+        again after a reconnect. Raises :class:`AgentUnavailable` for an unknown or revoked
+        agent, :class:`DeliveryTimeout` after ``timeout`` seconds (``None``: wait forever),
+        :class:`~relay.exceptions.BatchRefusedError` if the agent refuses it.
+        """
+        record = await self.store.get_agent(agent)
+        if record is None:
+            raise AgentUnavailable(f"no agent named {agent!r}")
+        if record.revoked_at is not None:
+            raise AgentUnavailable(f"agent {agent!r} is revoked")
+        link = self.link(agent)
+        batch = PendingBatch(uuid.uuid4().hex, connector, operations)
+        link.submit(batch)
+        await link.pump()
+        try:
+            results = await asyncio.wait_for(asyncio.shield(batch.future), timeout)
+        except TimeoutError as exc:
+            link.withdraw(batch)
+            batch.future.cancel()
+            raise DeliveryTimeout(
+                f"no results from agent {agent!r} within {timeout} s "
+                f"({'connected' if link.connection else 'not connected'})"
+            ) from exc
+        return results
+
+    def attach(self, agent: str, connection: Sender) -> Sender | None:
+        """Make ``connection`` the agent's current one; returns the one it replaces."""
+        link = self.link(agent)
+        previous = link.connection
+        if previous is not None:
+            link.detach(previous)
+        link.attach(connection)
+        return previous
+
+    def detach(self, agent: str, connection: Sender) -> None:
+        self.link(agent).detach(connection)
+
+    def withdraw_all(self, reason: str) -> None:
+        """On shutdown: fail every waiting caller instead of leaving it hanging."""
+        for link in self.links.values():
+            for batch in [*link.queue, *link.sent.values()]:
+                if not batch.future.done():
+                    batch.future.set_exception(AgentUnavailable(reason))
+            link.queue.clear()
+            link.sent.clear()

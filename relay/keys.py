@@ -1,0 +1,19 @@
+"""The typed keys under which the relay's resources live in the aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from relay.hub.hub import Hub
+from relay.settings import RelaySettings
+from relay.store.base import Store
+
+SETTINGS = web.AppKey("settings", RelaySettings)
+STORE = web.AppKey("store", Store)
+RELAY_KEY = web.AppKey("relay_key", Ed25519PrivateKey)
+HUB = web.AppKey("hub", Hub)
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
+BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])

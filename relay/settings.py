@@ -1,0 +1,87 @@
+"""The relay's settings, read from ``relay.toml`` in its configuration folder.
+
+Every key is optional; a missing file means all defaults. Example::
+
+    listen = "0.0.0.0:8443"
+    handshake_timeout = 10.0
+
+    [limits]
+    window = 8
+    max_batch_operations = 1000
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.protocol.messages import Limits
+from shared.settings import Table, read_toml
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) into its parts; :class:`ValueError` if bad."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port_text)
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySettings:
+    #: Address the HTTP and websocket server binds to.
+    listen: str = "127.0.0.1:8080"
+    #: Seconds an agent has to finish the handshake before it is disconnected.
+    handshake_timeout: float = 10.0
+    #: Seconds between websocket pings to each agent; a missing pong closes the socket.
+    heartbeat: float = 20.0
+    #: Seconds between checks for agents revoked by another process (the CLI).
+    revocation_check_interval: float = 5.0
+    #: Seconds shutdown waits for connections to close.
+    shutdown_timeout: float = 10.0
+    #: Frame, batch and window limits announced to agents.
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+    @classmethod
+    def load(cls, path: Path) -> RelaySettings:
+        if not path.exists():
+            return cls()
+        table = Table(read_toml(path), source=str(path))
+        defaults = cls()
+        listen = table.string("listen", defaults.listen)
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            raise table.error("listen", str(exc)) from exc
+        lim_table = table.table("limits")
+        lim = Limits()
+        limits = Limits(
+            max_frame_bytes=lim_table.integer(
+                "max_frame_bytes", lim.max_frame_bytes, minimum=65536
+            ),
+            max_batch_operations=lim_table.integer(
+                "max_batch_operations", lim.max_batch_operations, minimum=1, maximum=10_000
+            ),
+            max_value_chars=lim_table.integer("max_value_chars", lim.max_value_chars, minimum=1024),
+            window=lim_table.integer("window", lim.window, minimum=1, maximum=1024),
+            batch_ttl=lim_table.number("batch_ttl", lim.batch_ttl, minimum=5),
+        )
+        lim_table.reject_unknown()
+        settings = cls(
+            listen=listen,
+            handshake_timeout=table.number(
+                "handshake_timeout", defaults.handshake_timeout, minimum=1
+            ),
+            heartbeat=table.number("heartbeat", defaults.heartbeat, minimum=1),
+            revocation_check_interval=table.number(
+                "revocation_check_interval", defaults.revocation_check_interval, minimum=0.1
+            ),
+            shutdown_timeout=table.number("shutdown_timeout", defaults.shutdown_timeout, minimum=0),
+            limits=limits,
+        )
+        table.reject_unknown()
+        return settings

@@ -1,0 +1,246 @@
+"""The SQLite store: the default, one file in the relay's data folder.
+
+sqlite3 blocks, so every call runs in a worker thread on one connection guarded by a
+lock; WAL mode lets the CLI (``hatchway relay token create``) write while a relay runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from relay.exceptions import NotFound, RegistrationError, StoreError
+from relay.store.base import AgentRecord, Store, TokenRecord
+
+T = TypeVar("T")
+
+TOKEN_PREFIX = "hwt_"  # noqa: S105 - a visible prefix, not a secret
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("relay.store").joinpath("migrations/sqlite")
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self._locked, fn)
+
+    def _locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        with self._lock:
+            try:
+                return fn(self._db)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open)
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=10
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._db = db
+            with self._lock:
+                self._migrate(db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        migrations = _migrations()
+        newest = migrations[-1][0]
+        if current > newest:
+            raise StoreError(
+                f"{self.path}: schema version {current} is newer than this relay knows "
+                f"({newest}); run a newer hatchway"
+            )
+        for version, script in migrations:
+            if version <= current:
+                continue
+            # executescript commits on its own, so the version bump rides inside the script.
+            db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.to_thread(db.close)
+
+    # Tokens ------------------------------------------------------------------------------
+
+    async def create_token(self, agent_name: str, ttl: float) -> tuple[TokenRecord, str]:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock()
+        record = TokenRecord(
+            id=secrets.token_hex(6), agent_name=agent_name, created_at=now, expires_at=now + ttl
+        )
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO registration_tokens"
+                " (id, token_hash, agent_name, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                (record.id, hash_token(token), agent_name, now, record.expires_at),
+            )
+
+        await self._run(insert)
+        return record, token
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        def query(db: sqlite3.Connection) -> list[TokenRecord]:
+            rows = db.execute(
+                "SELECT id, agent_name, created_at, expires_at, used_at"
+                " FROM registration_tokens ORDER BY created_at"
+            ).fetchall()
+            return [TokenRecord(*row) for row in rows]
+
+        return await self._run(query)
+
+    async def redeem_token(self, token: str, public_key: str, software: str) -> AgentRecord:
+        now = self.clock()
+
+        def redeem(db: sqlite3.Connection) -> AgentRecord:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "SELECT id, agent_name, expires_at, used_at FROM registration_tokens"
+                    " WHERE token_hash = ?",
+                    (hash_token(token),),
+                ).fetchone()
+                if row is None:
+                    raise RegistrationError("invalid_token", "the registration token is not known")
+                token_id, name, expires_at, used_at = row
+                if used_at is not None:
+                    raise RegistrationError("token_used", "the registration token was already used")
+                if expires_at < now:
+                    raise RegistrationError("token_expired", "the registration token has expired")
+                db.execute(
+                    "UPDATE registration_tokens SET used_at = ? WHERE id = ?", (now, token_id)
+                )
+                db.execute(
+                    "INSERT INTO agents (name, public_key, registered_at, software)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                    " public_key = excluded.public_key, registered_at = excluded.registered_at,"
+                    " software = excluded.software, revoked_at = NULL, session = NULL",
+                    (name, public_key, now, software[:100]),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return AgentRecord(
+                name=name, public_key=public_key, registered_at=now, software=software
+            )
+
+        return await self._run(redeem)
+
+    # Agents ------------------------------------------------------------------------------
+
+    _AGENT_COLUMNS = (
+        "name, public_key, registered_at, revoked_at, software, protocol_version, connectors,"
+        " session, connected_at, last_seen_at, disconnected_at"
+    )
+
+    @staticmethod
+    def _agent(row: tuple[Any, ...]) -> AgentRecord:
+        values = list(row)
+        values[6] = json.loads(values[6])
+        return AgentRecord(*values)
+
+    async def get_agent(self, name: str) -> AgentRecord | None:
+        def query(db: sqlite3.Connection) -> AgentRecord | None:
+            row = db.execute(
+                f"SELECT {self._AGENT_COLUMNS} FROM agents WHERE name = ?", (name,)
+            ).fetchone()
+            return None if row is None else self._agent(row)
+
+        return await self._run(query)
+
+    async def list_agents(self) -> list[AgentRecord]:
+        def query(db: sqlite3.Connection) -> list[AgentRecord]:
+            rows = db.execute(f"SELECT {self._AGENT_COLUMNS} FROM agents ORDER BY name").fetchall()
+            return [self._agent(row) for row in rows]
+
+        return await self._run(query)
+
+    async def revoke_agent(self, name: str) -> AgentRecord:
+        now = self.clock()
+
+        def revoke(db: sqlite3.Connection) -> None:
+            cur = db.execute(
+                "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) WHERE name = ?", (now, name)
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"no agent named {name!r}")
+
+        await self._run(revoke)
+        record = await self.get_agent(name)
+        assert record is not None
+        return record
+
+    async def agent_connected(
+        self,
+        name: str,
+        *,
+        session: str,
+        software: str,
+        protocol_version: int,
+        connectors: list[dict[str, str]],
+    ) -> None:
+        now = self.clock()
+
+        def update(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE agents SET session = ?, software = ?, protocol_version = ?,"
+                " connectors = ?, connected_at = ?, last_seen_at = ? WHERE name = ?",
+                (session, software, protocol_version, json.dumps(connectors), now, now, name),
+            )
+
+        await self._run(update)
+
+    async def agent_disconnected(self, name: str, session: str) -> None:
+        now = self.clock()
+
+        def update(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE agents SET session = NULL, disconnected_at = ?, last_seen_at = ?"
+                " WHERE name = ? AND session = ?",
+                (now, now, name, session),
+            )
+
+        await self._run(update)
+
+    async def forget_sessions(self) -> None:
+        def update(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE agents SET session = NULL WHERE session IS NOT NULL")
+
+        await self._run(update)
