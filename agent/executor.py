@@ -5,7 +5,8 @@ Each operation runs at most once in effect:
 * a key with a journaled result is answered from the journal (``replayed``);
 * a key still running in this process (the relay redelivered it after a reconnect) waits
   for that run instead of starting another;
-* a key journaled as started without a result is *in doubt* and is re-run tolerantly:
+* a key journaled as started without a final result (the agent died, the target was
+  unavailable, or the connector failed) is *in doubt* and is re-run tolerantly:
   a create that now conflicts is matched by its naming attribute, and a delete that finds
   nothing is counted as done.
 """
@@ -88,7 +89,7 @@ class Executor:
                 await self._settle(connector, op, result) if op.key in in_doubt else result
                 for op, result in zip(operations, results, strict=True)
             ]
-            durable = [r for r in settled if not _is_internal(r)]
+            durable = [r for r in settled if _is_final(r)]
             await self.journal.finish(durable)
             for result in settled:
                 futures[result.key].set_result(result)
@@ -158,5 +159,10 @@ async def _match(connector: Connector, op: Operation) -> str | None:
     return found.objects[0].anchor if len(found.objects) == 1 else None
 
 
-def _is_internal(result: OperationResult) -> bool:
-    return result.error is not None and result.error.error_class is ErrorClass.INTERNAL
+def _is_final(result: OperationResult) -> bool:
+    """Whether a redelivery should get this same answer. A retryable error or a connector
+    bug is not final: the key stays in doubt, and the next delivery runs it again."""
+    if result.error is None:
+        return True
+    kind = result.error.error_class
+    return not kind.retryable and kind is not ErrorClass.INTERNAL

@@ -137,6 +137,8 @@ class AgentSession:
                 if protocol.close is not None:
                     await ws.close(protocol.close.code, protocol.close.reason)
                     break
+        except ConnectionClosed:
+            pass  # the close code and reason are read from ws below
         finally:
             drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

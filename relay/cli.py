@@ -201,6 +201,8 @@ def _revoke(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from relay import demo
 
+    if args.log_level == "info":  # the demo's own lines tell the story; keep logs to problems
+        logs.configure(json=True if args.log_json else None, level="warning")
     return asyncio.run(demo.run(once=args.once, workdir=args.workdir))
 
 

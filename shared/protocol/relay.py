@@ -71,7 +71,7 @@ class RelayProtocol:
         self.state = RelayState.AWAIT_HELLO
         self.agent: str | None = None
         self.close: Closing | None = None
-        self.in_flight: set[str] = set()
+        self.in_flight: dict[str, int] = {}
         self.draining = False
         self._envelope = Envelope("r")
         self._outgoing: list[str] = []
@@ -202,7 +202,12 @@ class RelayProtocol:
             results = [OperationResult.from_wire(r) for r in field(message, "results", list)]
         except ValueError as exc:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"results: {exc}") from exc
-        self.in_flight.discard(batch_id)
+        expected = self.in_flight.pop(batch_id)
+        if len(results) != expected:
+            raise ProtocolError(
+                CloseCode.PROTOCOL_ERROR,
+                f"batch {batch_id[:40]}: {len(results)} results for {expected} operations",
+            )
         return ResultsReceived(batch_id, results)
 
     def _on_refused(self, message: dict[str, Any]) -> BatchRefused:
@@ -216,7 +221,7 @@ class RelayProtocol:
         except ValueError as exc:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "refused: unknown reason") from exc
         detail = message.get("detail")
-        self.in_flight.discard(batch_id)
+        del self.in_flight[batch_id]
         return BatchRefused(batch_id, reason, detail[:500] if isinstance(detail, str) else "")
 
     # Commands --------------------------------------------------------------------------
@@ -252,7 +257,7 @@ class RelayProtocol:
         frame = self._envelope.frame(MessageType.BATCH, payload=payload, signature=signature)
         if len(frame.encode()) > self.limits.max_frame_bytes:
             raise ValueError("batch larger than the frame limit; send fewer operations")
-        self.in_flight.add(batch_id)
+        self.in_flight[batch_id] = len(operations)
         self._outgoing.append(frame)
 
     def fail(self, code: int, reason: str) -> Closing:

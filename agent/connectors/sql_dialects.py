@@ -1,0 +1,351 @@
+"""What differs between the databases the SQL connector speaks to through ODBC.
+
+SQL text differs in small ways (identifier quotes, how a generated key comes back, paging),
+ODBC drivers need a few connection keywords to behave, and each database reports failures
+with its own SQLSTATEs and wording. All of that lives here so that ``sql.py`` builds one
+kind of statement and raises one kind of error whatever the database.
+
+Identifiers reaching these functions come from the administrator's settings or from the
+database's own catalogue, never from an operation; values never reach SQL text at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import ClassVar
+
+import pyodbc
+
+from shared.exceptions import (
+    AuthenticationError,
+    ConflictError,
+    ConnectorError,
+    InvalidDataError,
+    OperationTimeoutError,
+    UnavailableError,
+)
+
+#: The escape character for LIKE patterns: not a backslash, which MariaDB reads as a string
+#: escape inside the ``ESCAPE '...'`` literal itself.
+LIKE_ESCAPE = "!"
+
+
+class Dialect:
+    """SQL and driver details for one database; the base class speaks standard SQL."""
+
+    name: ClassVar[str]
+    #: Most ``?`` parameters one statement may carry; multi-row INSERTs stay below it.
+    max_parameters: ClassVar[int] = 32_766
+    #: Characters LIKE treats specially besides ``%``, ``_`` and the escape character.
+    like_specials: ClassVar[str] = ""
+    #: The catalogue calls the administrator's ``schema_name`` a catalogue (MariaDB).
+    schema_is_catalog: ClassVar[bool] = False
+    #: Asks the server which schema an unqualified table name resolves to.
+    current_schema_sql: ClassVar[str | None] = None
+
+    def quote(self, identifier: str) -> str:
+        """Quote one identifier, doubling embedded quote characters."""
+        check_identifier(identifier)
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def table(self, table: str, schema: str | None) -> str:
+        return self.quote(table) if schema is None else f"{self.quote(schema)}.{self.quote(table)}"
+
+    def like_prefix(self, prefix: str) -> str:
+        """A LIKE pattern matching values that start with ``prefix`` taken literally."""
+        specials = LIKE_ESCAPE + "%_" + self.like_specials
+        escaped = "".join(LIKE_ESCAPE + ch if ch in specials else ch for ch in prefix)
+        return escaped + "%"
+
+    def connection_defaults(self, timeout: float) -> dict[str, str]:
+        """Driver keywords added when the administrator's connection string lacks them."""
+        return {}
+
+    def prepare(self, connection: pyodbc.Connection, timeout: float) -> None:
+        """Make a new connection give up on statements after ``timeout`` seconds."""
+
+    def insert(self, table: str, columns: list[str], key: str, *, rows: int = 1) -> str:
+        """An INSERT of ``rows`` rows of ``?`` placeholders; ``key`` is the anchor column."""
+        return f"INSERT INTO {table} {self._values(columns, rows)}"
+
+    def insert_returning_key(self, table: str, columns: list[str], key: str) -> tuple[str, str]:
+        """An INSERT of one row and a query on the same connection for its generated key.
+
+        The second statement is empty where the INSERT itself returns the key.
+        """
+        return f"INSERT INTO {table} {self._values(columns, 1)} RETURNING {key}", ""
+
+    def select_page(self, columns: str, table: str, where: str, key: str) -> str:
+        """A keyset page: the row limit is the last ``?`` parameter."""
+        return f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {key} LIMIT ?"
+
+    def _values(self, columns: list[str], rows: int) -> str:
+        if not columns:
+            return "DEFAULT VALUES"
+        row = "(" + ", ".join("?" * len(columns)) + ")"
+        return f"({', '.join(columns)}) VALUES " + ", ".join([row] * rows)
+
+
+class PostgreSQL(Dialect):
+    name = "postgresql"
+    max_parameters = 65_535
+    current_schema_sql = "SELECT current_schema()"
+
+    def connection_defaults(self, timeout: float) -> dict[str, str]:
+        # psqlODBC hands booleans back as the strings '1' and '0' unless told otherwise.
+        return {"BoolsAsChar": "0"}
+
+    def prepare(self, connection: pyodbc.Connection, timeout: float) -> None:
+        # psqlODBC refuses the ODBC connection timeout attribute, so the server enforces it.
+        cursor = connection.cursor()
+        cursor.execute("SELECT set_config('statement_timeout', ?, false)", str(_ms(timeout)))
+        connection.commit()
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+
+    def connection_defaults(self, timeout: float) -> dict[str, str]:
+        # The driver's Timeout is how long a statement waits for another writer's lock.
+        return {"Timeout": str(_ms(timeout))}
+
+    def insert_returning_key(self, table: str, columns: list[str], key: str) -> tuple[str, str]:
+        # The driver drops RETURNING rows; the rowid finds the row even when the key column
+        # is not the rowid itself.
+        return (
+            f"INSERT INTO {table} {self._values(columns, 1)}",
+            f"SELECT {key} FROM {table} WHERE rowid = last_insert_rowid()",
+        )
+
+
+class MariaDB(Dialect):
+    name = "mariadb"
+    max_parameters = 65_535
+    schema_is_catalog = True
+    current_schema_sql = "SELECT DATABASE()"
+
+    def quote(self, identifier: str) -> str:
+        check_identifier(identifier)
+        return "`" + identifier.replace("`", "``") + "`"
+
+    def prepare(self, connection: pyodbc.Connection, timeout: float) -> None:
+        cursor = connection.cursor()
+        cursor.execute("SET SESSION max_statement_time = ?", timeout)
+        connection.commit()
+
+    def insert_returning_key(self, table: str, columns: list[str], key: str) -> tuple[str, str]:
+        return f"INSERT INTO {table} {self._values(columns, 1)}", "SELECT LAST_INSERT_ID()"
+
+    def _values(self, columns: list[str], rows: int) -> str:
+        return super()._values(columns, rows) if columns else "() VALUES ()"
+
+
+class SQLServer(Dialect):
+    name = "mssql"
+    #: SQL Server refuses more than 2,100 parameters in one request.
+    max_parameters = 2_099
+    like_specials = "["
+    current_schema_sql = "SELECT SCHEMA_NAME()"
+
+    def quote(self, identifier: str) -> str:
+        check_identifier(identifier)
+        return "[" + identifier.replace("]", "]]") + "]"
+
+    def prepare(self, connection: pyodbc.Connection, timeout: float) -> None:
+        # Applies to every cursor of the connection as the ODBC query timeout (HYT00).
+        connection.timeout = max(1, round(timeout))
+
+    def insert_returning_key(self, table: str, columns: list[str], key: str) -> tuple[str, str]:
+        values = self._values(columns, 1)
+        if columns:
+            names, values = values.split(" VALUES ", 1)
+            return f"INSERT INTO {table} {names} OUTPUT INSERTED.{key} VALUES {values}", ""
+        return f"INSERT INTO {table} OUTPUT INSERTED.{key} {values}", ""
+
+    def select_page(self, columns: str, table: str, where: str, key: str) -> str:
+        return (
+            f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {key} "
+            "OFFSET 0 ROWS FETCH NEXT ? ROWS ONLY"
+        )
+
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (PostgreSQL(), SQLite(), MariaDB(), SQLServer())}
+
+
+def check_identifier(identifier: str) -> None:
+    """Refuse identifiers no quoting can carry safely."""
+    if not identifier or "\x00" in identifier:
+        raise ValueError("an SQL identifier must be non-empty and free of NUL characters")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+# Connection strings ---------------------------------------------------------------------
+
+_SECRET_KEYWORD = re.compile(r"pwd|password|secret|token|key", re.IGNORECASE)
+_MIN_MASKED = 4
+
+
+def parse_connection_string(text: str) -> list[tuple[str, str]]:
+    """Split an ODBC connection string into keyword/value pairs.
+
+    A value in braces may hold ``;`` and ``=``; ``}}`` inside braces is one ``}``.
+    """
+    pairs: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        end_key = text.find("=", pos)
+        if end_key < 0:
+            break
+        keyword = text[pos:end_key].strip().lstrip(";").strip()
+        pos = end_key + 1
+        if text[pos : pos + 1] == "{":
+            value, pos = _braced(text, pos + 1)
+            pos = text.find(";", pos)
+            pos = len(text) if pos < 0 else pos + 1
+        else:
+            end = text.find(";", pos)
+            end = len(text) if end < 0 else end
+            value, pos = text[pos:end], end + 1
+        pairs.append((keyword, value))
+    return pairs
+
+
+def _braced(text: str, pos: int) -> tuple[str, int]:
+    value: list[str] = []
+    while pos < len(text):
+        if text[pos] == "}":
+            if text[pos + 1 : pos + 2] != "}":
+                return "".join(value), pos + 1
+            pos += 1
+        value.append(text[pos])
+        pos += 1
+    return "".join(value), pos
+
+
+def with_defaults(text: str, defaults: Mapping[str, str]) -> str:
+    """Append the ``defaults`` keywords the string does not set already.
+
+    Drivers disagree on which of two repeated keywords wins, so a keyword the administrator
+    set is never repeated.
+    """
+    present = {keyword.lower() for keyword, _ in parse_connection_string(text)}
+    extra = [f"{k}={v}" for k, v in defaults.items() if k.lower() not in present]
+    if not extra:
+        return text
+    return ";".join([text.rstrip().rstrip(";"), *extra])
+
+
+def secret_values(text: str) -> list[str]:
+    """The parts of a connection string that must not appear in an error message."""
+    # Shorter values would mask ordinary words of a message and hide what went wrong.
+    values = [v for k, v in parse_connection_string(text) if _SECRET_KEYWORD.search(k)]
+    values = [v for v in values if len(v) >= _MIN_MASKED]
+    return sorted({text, *values}, key=len, reverse=True)
+
+
+# Errors -----------------------------------------------------------------------------------
+
+_ODBC_NOISE = re.compile(
+    r"\[(?:unixODBC|Driver Manager|SQLite|MariaDB|Microsoft|ODBC Driver[^\]]*|SQL Server)\]"
+    r"|(?:\s*\((?:-?\d+|SQL\w+)\))+\s*$"
+    r"|;\s*Error while executing the query",
+    re.IGNORECASE,
+)
+_SQLSTATE_PREFIX = re.compile(r"^\[[0-9A-Z]{5}\]\s*")
+
+_AUTHENTICATION = re.compile(
+    r"password authentication failed|role \".*\" does not exist|no pg_hba\.conf entry"
+    r"|login failed|access denied for user|authentication failed"
+    r"|database \".*\" does not exist|unknown database|cannot open database",
+    re.IGNORECASE,
+)
+_CONFLICT = re.compile(
+    r"unique constraint|duplicate key|duplicate entry|violation of (?:primary|unique) key"
+    r"|is not unique|primary key must be unique",
+    re.IGNORECASE,
+)
+_TIMEOUT = re.compile(
+    r"statement timeout|max_statement_time|query timeout|timeout expired|database is locked"
+    r"|lock wait timeout",
+    re.IGNORECASE,
+)
+_UNAVAILABLE = re.compile(
+    r"could not connect|can't connect|connection refused|server closed the connection"
+    r"|connection (?:has been )?lost|terminating connection|no connection to the server"
+    r"|communication link failure|server has gone away|is the server running"
+    r"|the database system is (?:starting up|shutting down)|connect failed"
+    r"|deadlock|could not serialize",
+    re.IGNORECASE,
+)
+_INVALID = re.compile(
+    r"constraint failed|violates|cannot be null|too long|out of range|invalid input"
+    r"|value null|truncat|conversion failed|incorrect \w+ value|datatype mismatch",
+    re.IGNORECASE,
+)
+_COLUMN = (
+    re.compile(r"column \"([^\"]+)\"", re.IGNORECASE),
+    re.compile(r"column '([^']+)'", re.IGNORECASE),
+    re.compile(r"Key \(([^,)]+)\)="),
+    re.compile(r"constraint failed: [^.\s]+\.([^,\s]+)"),
+    re.compile(r"for key '(?:[^'.]+\.)?([^']+)'"),
+)
+_DRIVER_MANAGER = re.compile(r"can't open lib|data source name not found", re.IGNORECASE)
+
+
+def describe(exc: pyodbc.Error, secrets: list[str]) -> tuple[str, str]:
+    """The SQLSTATE and a readable message, with ODBC prefixes and secrets removed."""
+    args = [str(a) for a in exc.args]
+    state = args[0] if len(args) > 1 else ""
+    text = _SQLSTATE_PREFIX.sub("", args[-1] if args else type(exc).__name__)
+    text = " ".join(_ODBC_NOISE.sub("", text).split())
+    for secret in secrets:
+        text = text.replace(secret, "********")
+    return state, text
+
+
+def classify(
+    exc: pyodbc.Error, *, secrets: list[str], attributes: Mapping[str, str]
+) -> ConnectorError:
+    """Translate a driver error into the class the engine acts on.
+
+    ``attributes`` maps column names to attribute names, so an error about a column names
+    the attribute the engine knows.
+    """
+    state, text = describe(exc, secrets)
+    attribute = _attribute(text, attributes)
+    if state in ("28000", "28P01") or _AUTHENTICATION.search(text):
+        return AuthenticationError(
+            f"the database refused the login ({text}); check the user, password and database"
+            " in connection_string"
+        )
+    if state == "23505" or _CONFLICT.search(text):
+        return ConflictError(f"the row already exists: {text}", attribute=attribute)
+    if state in ("HYT00", "HYT01", "57014") or _TIMEOUT.search(text):
+        return OperationTimeoutError(f"the database did not answer in time: {text}")
+    if _is_unavailable(state, text):
+        return UnavailableError(f"the database cannot be reached: {text}")
+    if state[:2] in ("22", "23") or _INVALID.search(text):
+        return InvalidDataError(f"the database refused the values: {text}", attribute=attribute)
+    if state.startswith("IM") or _DRIVER_MANAGER.search(text):
+        return ConnectorError(f"the ODBC driver could not be loaded: {text}")
+    return ConnectorError(f"the database reported an error: {text}")
+
+
+def _is_unavailable(state: str, text: str) -> bool:
+    return (
+        state.startswith("08")
+        or state in ("57P01", "57P02", "57P03", "40001", "40P01")
+        or bool(_UNAVAILABLE.search(text))
+    )
+
+
+def _attribute(text: str, attributes: Mapping[str, str]) -> str | None:
+    for pattern in _COLUMN:
+        match = pattern.search(text)
+        if match and match.group(1) in attributes:
+            return attributes[match.group(1)]
+    return None
