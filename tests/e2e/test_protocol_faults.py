@@ -167,7 +167,7 @@ async def test_tampered_batch_is_refused_and_closes_the_connection(
 ):
     async with proxy_to(relay) as proxy:
         agent = await _agent_behind(proxy, relay, make_agent, sqlite_odbc_database)
-        tampered = []
+        tampered: list[str] = []
 
         def tamper(frame: str) -> list[str]:
             if _is_batch(frame) and not tampered:
@@ -195,7 +195,7 @@ async def test_tampered_batch_is_refused_and_closes_the_connection(
 async def test_replayed_batch_is_refused(relay, make_agent, sqlite_odbc_database):
     async with proxy_to(relay) as proxy:
         agent = await _agent_behind(proxy, relay, make_agent, sqlite_odbc_database)
-        replayed = []
+        replayed: list[str] = []
 
         def replay(frame: str) -> list[str]:
             if _is_batch(frame) and not replayed:
