@@ -85,9 +85,7 @@ async def _watch_revocations(app: web.Application) -> None:
             if conn is None or (record is not None and record.revoked_at is None):
                 continue
             log.warning("closing revoked agent", agent=name)
-            ws = getattr(conn, "ws", None)
-            if isinstance(ws, web.WebSocketResponse):
-                await ws.close(code=CloseCode.AGENT_REVOKED, message=b"agent revoked")
+            await conn.close(CloseCode.AGENT_REVOKED, "agent revoked")
 
 
 async def serve(

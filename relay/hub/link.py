@@ -25,6 +25,8 @@ class Sender(Protocol):
 
     async def send_frames(self, frames: list[str]) -> None: ...
 
+    async def close(self, code: int, reason: str) -> None: ...
+
 
 @dataclass(eq=False, slots=True)
 class PendingBatch:

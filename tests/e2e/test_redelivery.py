@@ -98,3 +98,35 @@ async def test_relay_shutdown_fails_waiting_callers_instead_of_hanging(relay, ma
     await relay.stop()
     with pytest.raises(AgentUnavailable):
         await sending
+
+
+async def test_sigterm_drains_and_hands_back_unfinished_work(
+    relay, make_agent, sqlite_odbc_database, tmp_path
+):
+    _users_table(sqlite_odbc_database.path)
+    pause = tmp_path / "pause"
+    pause.touch()
+    agent = await make_agent("drainer")
+    config = agent.config_dir / "agent.toml"
+    config.write_text(config.read_text().replace("[agent]\n", "[agent]\ndrain_timeout = 1.0\n"))
+    agent.add_connector(
+        "hr",
+        **{**sql_settings(sqlite_odbc_database), "type": "pausing_connector:PausingSqlConnector"},
+        pause_file=str(pause),
+        ran_file=str(tmp_path / "ran"),
+    )
+    await agent.start()
+    await agent.wait_for("connected")
+    sending = asyncio.create_task(relay.hub.send("drainer", "hr", creates("h", 5), timeout=120))
+    await agent.wait_for("batch ran, pausing")
+
+    assert await agent.terminate() == 0
+    assert agent.count("draining") == 1
+    assert agent.count("handed back unfinished batches", count=1) == 1
+    assert not sending.done()
+
+    pause.unlink()
+    await agent.restart()
+    results = await sending
+    assert all(r.ok for r in results)
+    assert len(_rows(sqlite_odbc_database.path)) == 5
