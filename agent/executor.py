@@ -52,57 +52,67 @@ class Executor:
         self, connector_name: str, operations: Sequence[Operation]
     ) -> list[OperationResult]:
         connector = self.connectors[connector_name]
-        keys = [op.key for op in operations]
-        known = await self.journal.lookup(keys)
-        answers: dict[str, OperationResult] = {}
+        loop = asyncio.get_running_loop()
+        # Claim keys before the first await, so a redelivery that arrives while this batch
+        # runs always finds them here and waits, whatever order the journal answers in.
         waits: dict[str, asyncio.Future[OperationResult]] = {}
+        mine: dict[str, asyncio.Future[OperationResult]] = {}
+        claimed: list[Operation] = []
+        for op in operations:
+            running = self._running.get(op.key)
+            if running is not None:
+                waits[op.key] = running
+            else:
+                mine[op.key] = self._running[op.key] = loop.create_future()
+                claimed.append(op)
+        answers: dict[str, OperationResult] = {}
+        try:
+            answers.update(await self._answer(connector, claimed))
+            for key, future in mine.items():
+                future.set_result(answers[key])
+        except BaseException as exc:
+            for future in mine.values():
+                if not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # retrieved here; the waiting caller re-raises it
+            raise
+        finally:
+            for key, future in mine.items():
+                if self._running.get(key) is future:
+                    del self._running[key]
+        for key, future in waits.items():
+            answers[key] = await asyncio.shield(future)
+        return [answers[op.key] for op in operations]
+
+    async def _answer(
+        self, connector: Connector, operations: list[Operation]
+    ) -> dict[str, OperationResult]:
+        """Answer from the journal what it knows; run the rest."""
+        known = await self.journal.lookup([op.key for op in operations])
+        answers: dict[str, OperationResult] = {}
         fresh: list[Operation] = []
         in_doubt: list[Operation] = []
         for op in operations:
             stored = known.get(op.key)
             if stored is not None:
                 answers[op.key] = dataclasses.replace(stored, replayed=True)
-            elif op.key in self._running:
-                waits[op.key] = self._running[op.key]
             elif op.key in known:
                 in_doubt.append(op)
             else:
                 fresh.append(op)
-        to_run = fresh + in_doubt
-        if to_run:
-            answers.update(await self._execute(connector, to_run, {op.key for op in in_doubt}))
-        for key, future in waits.items():
-            answers[key] = await asyncio.shield(future)
-        return [answers[key] for key in keys]
-
-    async def _execute(
-        self, connector: Connector, operations: list[Operation], in_doubt: set[str]
-    ) -> dict[str, OperationResult]:
-        loop = asyncio.get_running_loop()
-        futures = {op.key: loop.create_future() for op in operations}
-        self._running.update(futures)
-        try:
-            await self.journal.start(op.key for op in operations if op.key not in in_doubt)
+        if fresh or in_doubt:
+            await self.journal.start(op.key for op in fresh)
+            to_run = fresh + in_doubt
             async with self._slots:
-                results = await self._apply(connector, operations)
+                results = await self._apply(connector, to_run)
+            doubtful = {op.key for op in in_doubt}
             settled = [
-                await self._settle(connector, op, result) if op.key in in_doubt else result
-                for op, result in zip(operations, results, strict=True)
+                await self._settle(connector, op, result) if op.key in doubtful else result
+                for op, result in zip(to_run, results, strict=True)
             ]
-            durable = [r for r in settled if _is_final(r)]
-            await self.journal.finish(durable)
-            for result in settled:
-                futures[result.key].set_result(result)
-            return {r.key: r for r in settled}
-        except BaseException as exc:
-            for future in futures.values():
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()  # retrieved here; the waiting caller re-raises it
-            raise
-        finally:
-            for key in futures:
-                self._running.pop(key, None)
+            await self.journal.finish([r for r in settled if _is_final(r)])
+            answers.update((r.key, r) for r in settled)
+        return answers
 
     async def _apply(
         self, connector: Connector, operations: list[Operation]

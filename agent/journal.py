@@ -10,11 +10,12 @@ with a result is answered from here without touching the target. A key that is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,6 +39,9 @@ class Journal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"{self.path}: cannot open the journal: {exc}") from exc
+        try:
             db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a process crash, which is the failure that matters
             # here; a power cut may lose the last results, and those operations are then
@@ -49,6 +53,7 @@ class Journal:
             )
             db.execute("CREATE INDEX IF NOT EXISTS entries_updated ON entries (updated)")
         except sqlite3.Error as exc:
+            db.close()
             raise JournalError(f"{self.path}: cannot open the journal: {exc}") from exc
         self._db = db
 
@@ -91,11 +96,10 @@ class Journal:
         rows = [(key, STARTED, now) for key in keys]
 
         def insert(db: sqlite3.Connection) -> None:
-            db.execute("BEGIN")
-            db.executemany(
-                "INSERT OR IGNORE INTO entries (key, state, updated) VALUES (?, ?, ?)", rows
-            )
-            db.execute("COMMIT")
+            with _transaction(db):
+                db.executemany(
+                    "INSERT OR IGNORE INTO entries (key, state, updated) VALUES (?, ?, ?)", rows
+                )
 
         await asyncio.to_thread(self._call, insert)
 
@@ -104,11 +108,13 @@ class Journal:
         rows = [(DONE, json.dumps(r.as_wire(), ensure_ascii=False), now, r.key) for r in results]
 
         def update(db: sqlite3.Connection) -> None:
-            db.execute("BEGIN")
-            db.executemany(
-                "UPDATE entries SET state = ?, result = ?, updated = ? WHERE key = ?", rows
-            )
-            db.execute("COMMIT")
+            with _transaction(db):
+                db.executemany(
+                    "INSERT INTO entries (state, result, updated, key) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET state = excluded.state,"
+                    " result = excluded.result, updated = excluded.updated",
+                    rows,
+                )
 
         await asyncio.to_thread(self._call, update)
 
@@ -120,3 +126,15 @@ class Journal:
             return db.execute("DELETE FROM entries WHERE updated < ?", (cutoff,)).rowcount
 
         return await asyncio.to_thread(self._call, delete)
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN ... COMMIT, rolled back on any error so the next transaction can start."""
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -131,7 +131,9 @@ def _connectors(root: Table) -> list[ConnectorSettings]:
     out = []
     for name, table in root.tables("connectors"):
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
-            raise table.error(None, "a connector name uses letters, digits, '.', '_' or '-'")
+            raise SettingsError(
+                table.source, table.prefix, "a connector name uses letters, digits, '.', '_' or '-'"
+            )
         out.append(ConnectorSettings(name, table.string("type", required=True), table.data))
     return out
 

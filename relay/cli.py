@@ -22,6 +22,7 @@ from relay.store.sqlite import SqliteStore
 from shared import __version__, logs
 from shared.exceptions import HatchwayError, SettingsError
 from shared.paths import Paths
+from shared.protocol.messages import valid_name
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -54,9 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     relay = sub.add_parser("relay", help="the relay")
     rsub = relay.add_subparsers(dest="relay_command", required=True, metavar="COMMAND")
 
-    def with_dirs(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config-dir", help="folder of relay.toml (default: platform's)")
-        p.add_argument("--data-dir", help="folder of the store and keys (default: platform's)")
+    def with_dirs(
+        p: argparse.ArgumentParser, default: str | None = None
+    ) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--config-dir", default=default, help="folder of relay.toml (default: platform's)"
+        )
+        p.add_argument(
+            "--data-dir", default=default, help="folder of the store and keys (default: platform's)"
+        )
         return p
 
     serve = with_dirs(rsub.add_parser("serve", help="run the relay"))
@@ -76,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     agents = with_dirs(rsub.add_parser("agents", help="list agents with their state"))
     agents.set_defaults(handler=_agents)
     asub = agents.add_subparsers(dest="agents_command", metavar="COMMAND")
-    revoke = with_dirs(asub.add_parser("revoke", help="revoke an agent: it can no longer connect"))
+    # SUPPRESS: folders given before 'revoke' (to 'agents') must not be reset by its defaults.
+    revoke = with_dirs(
+        asub.add_parser("revoke", help="revoke an agent: it can no longer connect"),
+        default=argparse.SUPPRESS,
+    )
     revoke.add_argument("name")
     revoke.set_defaults(handler=_revoke)
 
@@ -127,6 +138,11 @@ async def _with_store(paths: Paths) -> SqliteStore:
 
 
 def _token_create(args: argparse.Namespace) -> int:
+    if not valid_name(args.name):
+        raise SettingsError(
+            "--name", None, "an agent name is 1 to 100 letters, digits, '.', '_' or '-'"
+        )
+
     async def go() -> int:
         store = await _with_store(_paths(args))
         try:

@@ -68,6 +68,11 @@ def _optional(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], 
     return value
 
 
+def _object(data: Any, where: str) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: must be an object")
+
+
 def _scalar(value: Any, where: str) -> Scalar:
     if value is None or isinstance(value, str | int | float | bool):
         return value
@@ -106,12 +111,14 @@ class AttributeInfo:
         }
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Self:
+    def from_wire(cls, data: Any) -> Self:
         where = "attribute"
+        _object(data, where)
+        type_text = _require(data, "type", str, where)
         try:
-            kind = AttributeType(_require(data, "type", str, where))
+            kind = AttributeType(type_text)
         except ValueError as exc:
-            raise ValueError(f"{where}: unknown type {data.get('type')!r}") from exc
+            raise ValueError(f"{where}: unknown type {type_text!r}") from exc
         return cls(
             name=_require(data, "name", str, where),
             type=kind,
@@ -142,8 +149,9 @@ class ObjectClassInfo:
         }
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Self:
+    def from_wire(cls, data: Any) -> Self:
         where = "object class"
+        _object(data, where)
         return cls(
             name=_require(data, "name", str, where),
             naming_attribute=_require(data, "naming_attribute", str, where),
@@ -164,7 +172,8 @@ class Schema:
         return {"object_classes": [c.as_wire() for c in self.object_classes]}
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Self:
+    def from_wire(cls, data: Any) -> Self:
+        _object(data, "schema")
         classes = _require(data, "object_classes", list, "schema")
         return cls(object_classes=tuple(ObjectClassInfo.from_wire(c) for c in classes))
 
@@ -181,8 +190,9 @@ class Delta:
         return {"attribute": self.attribute, "kind": self.kind.value, "values": list(self.values)}
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Self:
+    def from_wire(cls, data: Any) -> Self:
         where = "delta"
+        _object(data, where)
         kind_text = _require(data, "kind", str, where)
         try:
             kind = DeltaKind(kind_text)
@@ -301,8 +311,9 @@ class ConnectorObject:
         return {"anchor": self.anchor, "attributes": self.attributes}
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Self:
+    def from_wire(cls, data: Any) -> Self:
         where = "object"
+        _object(data, where)
         return cls(
             anchor=_require(data, "anchor", str, where),
             attributes=_attributes(data.get("attributes", {}), where),
@@ -476,6 +487,12 @@ class OperationResult:
         if not isinstance(data, dict):
             raise ValueError(f"{where}: must be an object")
         error = data.get("error")
+        ok = data.get("ok", error is None)
+        if not isinstance(ok, bool):
+            raise ValueError(f"{where}: 'ok' must be true or false")
+        if ok == (error is not None):
+            state = "set" if error is not None else "missing"
+            raise ValueError(f"{where}: 'ok' is {str(ok).lower()} but 'error' is {state}")
         obj = _optional(data, "object", dict, where)
         objects = _optional(data, "objects", list, where)
         schema = _optional(data, "schema", dict, where)

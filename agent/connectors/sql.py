@@ -15,7 +15,6 @@ import binascii
 import contextlib
 import datetime
 import decimal
-import itertools
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -297,8 +296,11 @@ def _decode_cookie(cookie: str) -> Any:
 # The users table ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Column:
+    """One mapped column; compared by identity, which keeps rows keyed by column cheap in
+    batches of thousands (a table builds each of its columns once)."""
+
     attribute: str
     name: str
     sql: str
@@ -321,6 +323,8 @@ class _ClearIfIn:
 
 
 _Change = _Set | _ClearIfIn
+#: A create in a batch with its checked row.
+_BulkRow = tuple[Operation, dict[_Column, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,15 +339,13 @@ class _UsersTable:
     columns: tuple[_Column, ...]
     key: _Column
     naming: _Column
+    by_attribute: Mapping[str, _Column]
 
     def column(self, attribute: str) -> _Column:
-        for column in self.columns:
-            if column.attribute == attribute:
-                return column
-        raise InvalidDataError(f"unknown attribute {attribute!r}", attribute=attribute)
-
-    def attribute_of(self, column_name: str) -> str | None:
-        return next((c.attribute for c in self.columns if c.name == column_name), None)
+        column = self.by_attribute.get(attribute)
+        if column is None:
+            raise InvalidDataError(f"unknown attribute {attribute!r}", attribute=attribute)
+        return column
 
     def object_class(self) -> ObjectClassInfo:
         unique = (self.key, self.naming)
@@ -358,10 +360,12 @@ class _UsersTable:
 
     def row(self, attributes: Attributes) -> dict[_Column, Any]:
         """Checked and converted values by column; a null key is left for the database."""
-        row = {self.column(name): value for name, value in attributes.items()}
-        if self.key in row and row[self.key] is None:
-            del row[self.key]
-        return {column: _param(column, value) for column, value in row.items()}
+        row: dict[_Column, Any] = {}
+        for name, value in attributes.items():
+            column = self.column(name)
+            if value is not None or column is not self.key:
+                row[column] = _param(column, value)
+        return row
 
     def key_param(self, anchor: str) -> Any:
         """The key value an anchor stands for; an anchor no row could have is not found."""
@@ -483,6 +487,7 @@ def _describe_table(settings: SqlSettings, cursor: pyodbc.Cursor) -> _UsersTable
         columns=columns,
         key=by_name[settings.key_column],
         naming=by_name[settings.naming_column],
+        by_attribute={c.attribute: c for c in columns},
     )
 
 
@@ -752,6 +757,8 @@ class SqlConnector(Connector):
 
     async def search(self, object_class: str, flt: Filter | None, page: Page) -> SearchResult:
         table = await self._users(object_class)
+        if page.size < 1:
+            raise InvalidDataError(f"a page holds at least one object, not {page.size}")
         params: list[Any] = []
         where = _where(table, flt, params)
         if page.cookie is not None:
@@ -767,18 +774,18 @@ class SqlConnector(Connector):
             error = OperationError.from_exception(exc)
             return [OperationResult(op.key, error=error) for op in operations]
         results: list[OperationResult] = []
-        for group in _bulk_groups(table, operations):
-            if len(group) == 1:
-                results.append(await run_operation(self, group[0][0]))
+        for item in _bulk_groups(table, operations):
+            if isinstance(item, Operation):
+                results.append(await run_operation(self, item))
             else:
-                results.extend(await self._create_many(table, group))
+                results.extend(await self._create_many(table, item))
         return results
 
     async def close(self) -> None:
         await self._pool.close()
 
     async def _create_many(
-        self, table: _UsersTable, group: list[tuple[Operation, dict[_Column, Any]]]
+        self, table: _UsersTable, group: list[_BulkRow]
     ) -> list[OperationResult]:
         columns = list(group[0][1])
         size = max(1, min(BATCH_ROWS, table.dialect.max_parameters // len(columns)))
@@ -796,7 +803,7 @@ class SqlConnector(Connector):
         return results
 
     async def _after_failed_chunk(
-        self, chunk: list[tuple[Operation, dict[_Column, Any]]], exc: ConnectorError
+        self, chunk: list[_BulkRow], exc: ConnectorError
     ) -> list[OperationResult]:
         """Row by row, so one conflicting row fails alone; unless the database is unusable."""
         if exc.error_class.retryable or isinstance(exc, AuthenticationError):
@@ -834,13 +841,26 @@ class SqlConnector(Connector):
 
 def _bulk_groups(
     table: _UsersTable, operations: Sequence[Operation]
-) -> Iterator[list[tuple[Operation, dict[_Column, Any]]]]:
-    """Consecutive creates that can share multi-row INSERTs; every other operation alone."""
-    rows = [(op, _bulk_row(table, op)) for op in operations]
-    for _, members in itertools.groupby(
-        enumerate(rows), key=lambda item: frozenset(item[1][1]) if item[1][1] else item[0]
-    ):
-        yield [(op, row or {}) for _, (op, row) in members]
+) -> Iterator[Operation | list[_BulkRow]]:
+    """Runs of creates that can share multi-row INSERTs; every other operation alone."""
+    run: list[_BulkRow] = []
+    for op in operations:
+        row = _bulk_row(table, op)
+        if run and (row is None or row.keys() != run[0][1].keys()):
+            yield from _flush(run)
+            run = []
+        if row is None:
+            yield op
+        else:
+            run.append((op, row))
+    yield from _flush(run)
+
+
+def _flush(run: list[_BulkRow]) -> Iterator[Operation | list[_BulkRow]]:
+    if len(run) == 1:
+        yield run[0][0]
+    elif run:
+        yield run
 
 
 def _bulk_row(table: _UsersTable, op: Operation) -> dict[_Column, Any] | None:

@@ -130,6 +130,9 @@ class MariaDB(Dialect):
         return "`" + identifier.replace("`", "``") + "`"
 
     def prepare(self, connection: pyodbc.Connection, timeout: float) -> None:
+        # Connector/ODBC 3.1 garbles UTF-16 parameters longer than 127 characters (sent in
+        # pieces): some fail, others are stored corrupted. UTF-8 parameters arrive intact.
+        connection.setencoding(encoding="utf-8")
         cursor = connection.cursor()
         cursor.execute("SET SESSION max_statement_time = ?", timeout)
         connection.commit()
@@ -249,18 +252,16 @@ def secret_values(text: str) -> list[str]:
 
 # Errors -----------------------------------------------------------------------------------
 
-_ODBC_NOISE = re.compile(
-    r"\[(?:unixODBC|Driver Manager|SQLite|MariaDB|Microsoft|ODBC Driver[^\]]*|SQL Server)\]"
-    r"|(?:\s*\((?:-?\d+|SQL\w+)\))+\s*$"
-    r"|;\s*Error while executing the query",
-    re.IGNORECASE,
-)
-_SQLSTATE_PREFIX = re.compile(r"^\[[0-9A-Z]{5}\]\s*")
+# Driver managers and drivers wrap the server's words: "[unixODBC][Driver Manager]...",
+# "[SQLite]...", "[ma-3.1.15][10.11.19-MariaDB]...", "... (19) (SQLExecDirectW)".
+_ODBC_PREFIX = re.compile(r"^(?:\s*\[[^\]]*\])+")
+_ODBC_SUFFIX = re.compile(r";\s*Error while executing the query|(?:\s*\((?:-?\d+|SQL\w+)\))+\s*$")
 
 _AUTHENTICATION = re.compile(
     r"password authentication failed|role \".*\" does not exist|no pg_hba\.conf entry"
     r"|login failed|access denied for user|authentication failed"
-    r"|database \".*\" does not exist|unknown database|cannot open database",
+    r"|database \".*\" does not exist|unknown database|cannot open database"
+    r"|permission denied|command denied|permission was denied",
     re.IGNORECASE,
 )
 _CONFLICT = re.compile(
@@ -276,7 +277,7 @@ _TIMEOUT = re.compile(
 _UNAVAILABLE = re.compile(
     r"could not connect|can't connect|connection refused|server closed the connection"
     r"|connection (?:has been )?lost|terminating connection|no connection to the server"
-    r"|communication link failure|server has gone away|is the server running"
+    r"|communication link failure|server has gone away|lost connection|is the server running"
     r"|the database system is (?:starting up|shutting down)|connect failed"
     r"|deadlock|could not serialize",
     re.IGNORECASE,
@@ -286,6 +287,22 @@ _INVALID = re.compile(
     r"|value null|truncat|conversion failed|incorrect \w+ value|datatype mismatch",
     re.IGNORECASE,
 )
+_DRIVER_MANAGER = re.compile(r"can't open lib|data source name not found", re.IGNORECASE)
+_BY_WORDS: tuple[tuple[re.Pattern[str], type[ConnectorError]], ...] = (
+    (_AUTHENTICATION, AuthenticationError),
+    (_CONFLICT, ConflictError),
+    (_TIMEOUT, OperationTimeoutError),
+    (_UNAVAILABLE, UnavailableError),
+    (_INVALID, InvalidDataError),
+)
+_MESSAGES: dict[type[ConnectorError], str] = {
+    AuthenticationError: "the database refused access: {}. Check the user, password and"
+    " database in connection_string, and that the user may use the table",
+    ConflictError: "the row already exists: {}",
+    OperationTimeoutError: "the database did not answer in time: {}",
+    UnavailableError: "the database cannot be reached: {}",
+    InvalidDataError: "the database refused the values: {}",
+}
 _COLUMN = (
     re.compile(r"column \"([^\"]+)\"", re.IGNORECASE),
     re.compile(r"column '([^']+)'", re.IGNORECASE),
@@ -293,15 +310,14 @@ _COLUMN = (
     re.compile(r"constraint failed: [^.\s]+\.([^,\s]+)"),
     re.compile(r"for key '(?:[^'.]+\.)?([^']+)'"),
 )
-_DRIVER_MANAGER = re.compile(r"can't open lib|data source name not found", re.IGNORECASE)
 
 
 def describe(exc: pyodbc.Error, secrets: list[str]) -> tuple[str, str]:
     """The SQLSTATE and a readable message, with ODBC prefixes and secrets removed."""
     args = [str(a) for a in exc.args]
     state = args[0] if len(args) > 1 else ""
-    text = _SQLSTATE_PREFIX.sub("", args[-1] if args else type(exc).__name__)
-    text = " ".join(_ODBC_NOISE.sub("", text).split())
+    text = _ODBC_PREFIX.sub("", args[-1] if args else type(exc).__name__)
+    text = " ".join(_ODBC_SUFFIX.sub("", text).split())
     for secret in secrets:
         text = text.replace(secret, "********")
     return state, text
@@ -316,31 +332,34 @@ def classify(
     the attribute the engine knows.
     """
     state, text = describe(exc, secrets)
-    attribute = _attribute(text, attributes)
-    if state in ("28000", "28P01") or _AUTHENTICATION.search(text):
-        return AuthenticationError(
-            f"the database refused the login ({text}); check the user, password and database"
-            " in connection_string"
-        )
-    if state == "23505" or _CONFLICT.search(text):
-        return ConflictError(f"the row already exists: {text}", attribute=attribute)
-    if state in ("HYT00", "HYT01", "57014") or _TIMEOUT.search(text):
-        return OperationTimeoutError(f"the database did not answer in time: {text}")
-    if _is_unavailable(state, text):
-        return UnavailableError(f"the database cannot be reached: {text}")
-    if state[:2] in ("22", "23") or _INVALID.search(text):
-        return InvalidDataError(f"the database refused the values: {text}", attribute=attribute)
-    if state.startswith("IM") or _DRIVER_MANAGER.search(text):
-        return ConnectorError(f"the ODBC driver could not be loaded: {text}")
-    return ConnectorError(f"the database reported an error: {text}")
+    error = _error_class(state, text)
+    if error is ConnectorError:
+        if state.startswith("IM") or _DRIVER_MANAGER.search(text):
+            return ConnectorError(f"the ODBC driver could not be loaded: {text}")
+        return ConnectorError(f"the database reported an error: {text}")
+    attribute = _attribute(text, attributes) if error in (ConflictError, InvalidDataError) else None
+    return error(_MESSAGES[error].format(text), attribute=attribute)
 
 
-def _is_unavailable(state: str, text: str) -> bool:
-    return (
-        state.startswith("08")
-        or state in ("57P01", "57P02", "57P03", "40001", "40P01")
-        or bool(_UNAVAILABLE.search(text))
-    )
+def _error_class(state: str, text: str) -> type[ConnectorError]:
+    """The SQLSTATE decides where it is specific: messages quote the row's values, which
+    must not steer the class. The words decide only where the state is vague."""
+    if state == "23505":
+        return ConflictError
+    if state.startswith("23"):
+        return ConflictError if _CONFLICT.search(text) else InvalidDataError
+    if state.startswith("22"):
+        return InvalidDataError
+    if state.startswith("28") or state == "42501":
+        return AuthenticationError
+    if state.startswith("08"):
+        # psqlODBC reports refused logins as failed connections.
+        return AuthenticationError if _AUTHENTICATION.search(text) else UnavailableError
+    if state in ("HYT00", "HYT01", "57014", "70100"):
+        return OperationTimeoutError
+    if state.startswith(("57P", "40")):
+        return UnavailableError
+    return next((error for words, error in _BY_WORDS if words.search(text)), ConnectorError)
 
 
 def _attribute(text: str, attributes: Mapping[str, str]) -> str | None:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from relay.exceptions import BatchRefusedError
 from shared.connector import Operation, OperationResult
+from shared.protocol.messages import RefusalReason
 from shared.protocol.relay import RelayProtocol
 
 
@@ -82,8 +83,14 @@ class AgentLink:
             batch.future.set_result(results)
 
     def refuse(self, batch_id: str, reason: str, detail: str) -> None:
+        """A refused batch fails its caller, except one refused because the agent is
+        draining: that one waits for the agent's next connection."""
         batch = self.sent.pop(batch_id, None)
-        if batch is not None and not batch.future.done():
+        if batch is None or batch.future.done():
+            return
+        if reason == RefusalReason.DRAINING:
+            self.queue.appendleft(batch)
+        else:
             batch.future.set_exception(BatchRefusedError(reason, detail))
 
     async def pump(self) -> None:

@@ -70,11 +70,18 @@ class SqliteStore(Store):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
-            self._db = db
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+        try:
             with self._lock:
                 self._migrate(db)
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+            db.close()
+            raise StoreError(f"{self.path}: cannot migrate the store: {exc}") from exc
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         current = db.execute("PRAGMA user_version").fetchone()[0]

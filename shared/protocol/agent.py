@@ -9,6 +9,7 @@ relay wrote the frame, so the connection is closed; an expired batch is only ref
 from __future__ import annotations
 
 import enum
+import heapq
 import json
 import os
 import time
@@ -41,28 +42,38 @@ from shared.protocol.messages import (
     close_reason,
     field,
     parse_frame,
+    valid_name,
 )
 
 
 class NonceCache:
-    """Nonces of batches already accepted, kept until they expire.
+    """Nonces of batches already accepted, kept until they can no longer verify.
 
     One cache serves every connection of an agent process, so a batch captured on one
-    connection cannot be replayed on the next.
+    connection cannot be replayed on the next. A nonce is forgotten once its batch has
+    expired (plus the clock skew allowed), because an expired batch is refused anyway;
+    forgetting walks a heap ordered by expiry, so each batch costs O(log n).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._seen: dict[str, float] = {}
+    def __init__(self, clock: Callable[[], float] = time.time, *, skew: float = 30.0) -> None:
+        self._seen: set[str] = set()
+        self._by_expiry: list[tuple[float, str]] = []
         self._clock = clock
+        self._skew = skew
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def add(self, nonce: str, expires: float) -> bool:
         """Remember a nonce; False if it was already seen."""
+        horizon = self._clock() - self._skew
+        while self._by_expiry and self._by_expiry[0][0] < horizon:
+            _, old = heapq.heappop(self._by_expiry)
+            self._seen.discard(old)
         if nonce in self._seen:
             return False
-        now = self._clock()
-        if len(self._seen) > 10_000:
-            self._seen = {n: e for n, e in self._seen.items() if e > now - 3600}
-        self._seen[nonce] = expires
+        self._seen.add(nonce)
+        heapq.heappush(self._by_expiry, (expires, nonce))
         return True
 
 
@@ -92,14 +103,19 @@ class AgentProtocol:
         self.relay_key = relay_key
         self.connectors = tuple(connectors)
         self.software = software
-        self.nonces = nonces or NonceCache(clock)
+        self.nonces = nonces if nonces is not None else NonceCache(clock)
         self.limits = limits or Limits()
         self.clock = clock
         self.versions = tuple(versions)
+        if not self.versions:
+            raise ValueError("an agent must offer at least one protocol version")
+        if not valid_name(name):
+            raise ValueError(f"agent name {name!r}: use letters, digits, '.', '_' or '-'")
         self.state = AgentState.AWAIT_CHALLENGE
         self.close: Closing | None = None
         self.session: str | None = None
         self.in_flight: set[str] = set()
+        self.draining = False
         self._envelope = Envelope("a")
         self._envelope.version = max(self.versions)
         self._outgoing: list[str] = []
@@ -197,13 +213,14 @@ class AgentProtocol:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "batch payload is not JSON") from exc
         if not isinstance(payload, dict):
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "batch payload is not an object")
-        if field(payload, "agent", str) != self.name:
+        where = "batch payload"
+        if field(payload, "agent", str, where) != self.name:
             raise SignatureError(
                 CloseCode.BAD_BATCH_SIGNATURE, "batch was signed for another agent"
             )
-        batch_id = field(payload, "batch", str)
-        expires = float(field(payload, "expires", (int, float)))
-        if not self.nonces.add(field(payload, "nonce", str), expires):
+        batch_id = field(payload, "batch", str, where)
+        expires = float(field(payload, "expires", (int, float), where))
+        if not self.nonces.add(field(payload, "nonce", str, where), expires):
             raise SignatureError(
                 CloseCode.REPLAYED_BATCH, f"batch {batch_id[:40]} replays a used nonce"
             )
@@ -216,12 +233,14 @@ class AgentProtocol:
         self.in_flight.add(batch_id)
         if expires + self.limits.clock_skew < self.clock():
             return self.decline(batch_id, RefusalReason.EXPIRED, f"expired at {expires}")
-        connector = field(payload, "connector", str)
+        if self.draining:
+            return self.decline(batch_id, RefusalReason.DRAINING, "the agent is shutting down")
+        connector = field(payload, "connector", str, where)
         if connector not in {c.name for c in self.connectors}:
             return self.decline(
                 batch_id, RefusalReason.UNKNOWN_CONNECTOR, f"no connector {connector[:80]!r}"
             )
-        raw = field(payload, "operations", list)
+        raw = field(payload, "operations", list, where)
         if not 0 < len(raw) <= self.limits.max_batch_operations:
             return self.decline(
                 batch_id,
@@ -263,11 +282,17 @@ class AgentProtocol:
                 for r in results
             ]
             frame = self._envelope.frame(MessageType.RESULTS, batch=batch_id, results=wire)
+        if len(frame.encode()) > self.limits.max_frame_bytes:
+            # Even the errors are too large (huge keys or messages): answer every operation
+            # with the bare error so the relay is never left waiting.
+            bare = [OperationResult(r.key[:200], error=too_big).as_wire() for r in results]
+            frame = self._envelope.frame(MessageType.RESULTS, batch=batch_id, results=bare)
         self._outgoing.append(frame)
 
     def drain(self) -> None:
         """Tell the relay to send no more work; batches in flight still get results."""
-        if self.state is AgentState.OPEN:
+        if self.state is AgentState.OPEN and not self.draining:
+            self.draining = True
             self._outgoing.append(self._envelope.frame(MessageType.DRAINING))
 
     def fail(self, code: int, reason: str) -> Closing:

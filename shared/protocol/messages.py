@@ -106,7 +106,11 @@ def parse_frame(text: str | bytes, limits: Limits) -> dict[str, Any]:
     """Decode one frame and check its envelope; anything wrong is a :class:`ProtocolError`."""
     if isinstance(text, bytes):
         raise ProtocolError(CloseCode.PROTOCOL_ERROR, "binary frames are not part of the protocol")
-    if len(text) > limits.max_frame_bytes or len(text.encode()) > limits.max_frame_bytes:
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, "frame is not valid Unicode text") from exc
+    if size > limits.max_frame_bytes:
         raise ProtocolError(
             CloseCode.MESSAGE_TOO_BIG, f"frame larger than {limits.max_frame_bytes} bytes"
         )
@@ -114,6 +118,8 @@ def parse_frame(text: str | bytes, limits: Limits) -> dict[str, Any]:
         message = json.loads(text)
     except ValueError as exc:
         raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"malformed JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, "malformed JSON: nested too deeply") from exc
     if not isinstance(message, dict):
         raise ProtocolError(CloseCode.PROTOCOL_ERROR, "a frame must be a JSON object")
     version = message.get("v")
@@ -129,8 +135,11 @@ def parse_frame(text: str | bytes, limits: Limits) -> dict[str, Any]:
     return message
 
 
-def field(message: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    """A required field of a message, of the right JSON type."""
+def field(
+    message: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str | None = None
+) -> Any:
+    """A required field of a message, of the right JSON type; ``where`` names the part of
+    the message for the error (default: the message type)."""
     value = message.get(name)
     if (
         value is None
@@ -138,9 +147,18 @@ def field(message: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> 
         or (isinstance(value, bool) and kind is not bool)
     ):
         raise ProtocolError(
-            CloseCode.PROTOCOL_ERROR, f"{message.get('type')}: missing or malformed {name!r}"
+            CloseCode.PROTOCOL_ERROR,
+            f"{where or message.get('type')}: missing or malformed {name!r}",
         )
     return value
+
+
+def valid_name(name: str) -> bool:
+    """Agent and connector names: letters, digits, '.', '_' and '-', 1 to 100 of them.
+
+    Names are part of the signed proofs, where a newline separates fields, so anything
+    that could blur a field boundary is refused outright."""
+    return 0 < len(name) <= 100 and all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
 
 
 class Envelope:

@@ -42,9 +42,8 @@ from shared.protocol.messages import (
     dumps,
     field,
     parse_frame,
+    valid_name,
 )
-
-MAX_NAME_CHARS = 200
 
 
 class RelayState(enum.Enum):
@@ -94,12 +93,12 @@ class RelayProtocol:
         kind = message["type"]
         if self.state is RelayState.AWAIT_HELLO and kind == MessageType.HELLO:
             return [self._on_hello(message)]
-        if self.state is RelayState.AWAIT_AUTH and kind == MessageType.AUTH:
-            return [self._on_auth(message)]
         if message["v"] != self._envelope.version:
             raise ProtocolError(
                 CloseCode.UNSUPPORTED_VERSION, f"frame version {message['v']} was not negotiated"
             )
+        if self.state is RelayState.AWAIT_AUTH and kind == MessageType.AUTH:
+            return [self._on_auth(message)]
         if self.state is RelayState.OPEN and kind == MessageType.RESULTS:
             return [self._on_results(message)]
         if self.state is RelayState.OPEN and kind == MessageType.REFUSED:
@@ -113,7 +112,9 @@ class RelayProtocol:
 
     def _on_hello(self, message: dict[str, Any]) -> HelloReceived:
         offered = field(message, "versions", list)
-        common = set(SUPPORTED_VERSIONS) & {v for v in offered if isinstance(v, int)}
+        common = set(SUPPORTED_VERSIONS) & {
+            v for v in offered if isinstance(v, int) and not isinstance(v, bool)
+        }
         if not common:
             raise ProtocolError(
                 CloseCode.UNSUPPORTED_VERSION,
@@ -122,8 +123,11 @@ class RelayProtocol:
             )
         self._envelope.version = max(common)
         agent = field(message, "agent", str)
-        if not 0 < len(agent) <= MAX_NAME_CHARS:
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "hello: agent name length")
+        if not valid_name(agent):
+            raise ProtocolError(
+                CloseCode.PROTOCOL_ERROR,
+                "hello: an agent name is 1 to 100 letters, digits, '.', '_' or '-'",
+            )
         try:
             self._agent_nonce = signing.b64decode(field(message, "nonce", str))
         except ValueError as exc:
@@ -240,6 +244,8 @@ class RelayProtocol:
         is a new signed frame with the same idempotency keys inside."""
         if not self.can_send:
             raise RuntimeError("send_batch() without room in the window")
+        if batch_id in self.in_flight:
+            raise ValueError(f"batch {batch_id!r} is already in flight")
         if not 0 < len(operations) <= self.limits.max_batch_operations:
             raise ValueError(f"a batch holds 1 to {self.limits.max_batch_operations} operations")
         assert self.agent is not None

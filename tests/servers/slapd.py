@@ -1,0 +1,226 @@
+"""A throwaway OpenLDAP server configured through cn=config.
+
+The configuration is loaded with `slapadd -n0` into a private slapd.d folder (slaptest -f
+failed on Debian 12), then slapd runs in the foreground (`-d stats`, which also sends the
+operation log to our log file rather than syslog) so that the test session owns the process
+and can stop it with SIGTERM.
+"""
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+from .ports import LOOPBACK, free_port
+from .process import program, run, start_server, terminate, wait_until
+
+SCHEMA_DIR = Path("/etc/ldap/schema")
+SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
+MODULE_DIR = Path("/usr/lib/ldap")
+START_TIMEOUT = 30.0
+
+BASE_DN = "dc=example,dc=org"
+ADMIN_DN = f"cn=admin,{BASE_DN}"
+ADMIN_PASSWORD = "hatchway-admin"  # a throwaway server on loopback
+
+
+def _config_ldif(root: Path) -> str:
+    schemas = "\n".join((SCHEMA_DIR / f"{name}.ldif").read_text() for name in SCHEMAS)
+    return f"""\
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: {root}/slapd.pid
+olcArgsFile: {root}/slapd.args
+olcLogLevel: none
+
+dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: {MODULE_DIR}
+olcModuleLoad: back_mdb
+olcModuleLoad: memberof
+olcModuleLoad: refint
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+{schemas}
+
+dn: olcDatabase={{-1}}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {{-1}}frontend
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcAccess: {{0}}to * by dn.exact=gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth \
+manage by * break
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcDbDirectory: {root}/db
+olcSuffix: {BASE_DN}
+olcRootDN: {ADMIN_DN}
+olcRootPW: {ADMIN_PASSWORD}
+olcDbMaxSize: 1073741824
+olcDbNoSync: TRUE
+olcDbIndex: objectClass eq
+olcDbIndex: uid,cn,mail eq,sub
+olcDbIndex: member,memberUid eq
+olcAccess: {{0}}to * by * read
+
+dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcMemberOf
+olcOverlay: {{0}}memberof
+olcMemberOfRefInt: TRUE
+olcMemberOfGroupOC: groupOfNames
+olcMemberOfMemberAD: member
+olcMemberOfMemberOfAD: memberOf
+
+dn: olcOverlay={{1}}refint,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcRefintConfig
+olcOverlay: {{1}}refint
+olcRefintAttribute: member
+olcRefintAttribute: memberOf
+"""
+
+
+def _base_ldif() -> str:
+    return f"""\
+dn: {BASE_DN}
+objectClass: top
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: Example
+
+dn: ou=people,{BASE_DN}
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,{BASE_DN}
+objectClass: organizationalUnit
+ou: groups
+"""
+
+
+class SlapdServer:
+    host = LOOPBACK
+    base_dn = BASE_DN
+    admin_dn = ADMIN_DN
+    admin_password = ADMIN_PASSWORD
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root = root
+        self.port = port
+        self.config_dir = root / "slapd.d"
+        self.socket_path = root / "ldapi"
+        self.log_path = root / "slapd.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        # No trailing slash: ldap3 rejects "ldap://host:port/".
+        return f"ldap://{self.host}:{self.port}"
+
+    @property
+    def ldapi_url(self) -> str:
+        return "ldapi://" + urllib.parse.quote(str(self.socket_path), safe="")
+
+    @classmethod
+    def create(cls) -> "SlapdServer":
+        """Write the configuration and base entries into a fresh temporary folder."""
+        root = Path(tempfile.mkdtemp(prefix="hatchway-slapd-"))
+        server = cls(root, free_port())
+        try:
+            server._load()
+        except BaseException:
+            server.remove()
+            raise
+        return server
+
+    def _load(self) -> None:
+        self.config_dir.mkdir()
+        (self.root / "db").mkdir()
+        config = self.root / "config.ldif"
+        config.write_text(_config_ldif(self.root))
+        run([program("slapadd"), "-n0", "-F", self.config_dir, "-l", config], timeout=60)
+        base = self.root / "base.ldif"
+        base.write_text(_base_ldif())
+        run([program("slapadd"), "-F", self.config_dir, "-b", self.base_dn, "-l", base], timeout=60)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start on the same port and data; return once the admin can bind."""
+        if self.running:
+            return
+        self._process = start_server(
+            [
+                program("slapd"),
+                "-d",
+                "stats",
+                "-F",
+                self.config_dir,
+                "-h",
+                f"{self.url}/ {self.ldapi_url}",
+            ],
+            log=self.log_path,
+        )
+        wait_until(
+            self._admin_can_bind,
+            what=f"slapd on {self.url}",
+            timeout=START_TIMEOUT,
+            log=self.log_path,
+            process=self._process,
+        )
+
+    def _admin_can_bind(self) -> bool:
+        # Imported here so that sessions without LDAP tests skip ldap3's import warnings.
+        import ldap3
+        from ldap3.core.exceptions import LDAPException
+
+        server = ldap3.Server(self.url, connect_timeout=1, get_info=ldap3.NONE)
+        conn = ldap3.Connection(
+            server, self.admin_dn, self.admin_password, receive_timeout=2, raise_exceptions=False
+        )
+        try:
+            return bool(conn.bind())
+        except LDAPException:
+            return False
+        finally:
+            conn.unbind()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            terminate(self._process)
+            self._process = None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_slapd() -> Iterator[SlapdServer]:
+    """A started server that is stopped and deleted however the block ends."""
+    server = SlapdServer.create()
+    try:
+        server.start()
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            server.remove()
