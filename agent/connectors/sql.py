@@ -9,16 +9,12 @@ error classes.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import datetime
 import decimal
 import json
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Self, TypeVar, assert_never
@@ -34,6 +30,7 @@ from agent.connectors.sql_dialects import (
     secret_values,
     with_defaults,
 )
+from agent.connectors.sql_pool import ConnectionPool, close_quietly
 from shared.connector import (
     USER,
     Action,
@@ -66,7 +63,6 @@ from shared.exceptions import (
     ConnectorError,
     InvalidDataError,
     NotFoundError,
-    UnavailableError,
 )
 from shared.secret import Secret
 from shared.settings import Table
@@ -589,119 +585,6 @@ def _where(table: _UsersTable, flt: Filter | None, params: list[Any]) -> str:
     assert_never(flt)
 
 
-# Connections ----------------------------------------------------------------------------
-
-
-class _ConnectionPool:
-    """Worker threads that each own one pyodbc connection.
-
-    pyodbc connections must not be used by two threads at once; one per thread needs no lock
-    and bounds the connections by the number of threads. A unit of work never commits: the
-    pool commits after it returns and rolls back if it raises, so each unit is one
-    transaction, and one that failed before its commit can safely run again.
-    """
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        size: int,
-        connect: Callable[[], pyodbc.Connection],
-        classify: Callable[[pyodbc.Error], ConnectorError],
-    ) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"sql-{name}")
-        self._connect = connect
-        self._classify = classify
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open: list[pyodbc.Connection] = []
-
-    async def run(self, work: Callable[[pyodbc.Cursor], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, work)
-
-    async def close(self) -> None:
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
-        with self._lock:
-            connections, self._open = self._open, []
-        for connection in connections:
-            _close_quietly(connection)
-
-    def _run(self, work: Callable[[pyodbc.Cursor], T]) -> T:
-        reused = getattr(self._local, "connection", None) is not None
-        try:
-            cursor = self._cursor()
-            result = self._call(work, cursor)
-        except UnavailableError:
-            if not reused:
-                raise
-            # A server restart cuts idle connections; the unit failed before its commit, so
-            # running it once more on a new connection cannot apply it twice.
-            cursor = self._cursor()
-            result = self._call(work, cursor)
-        self._call(lambda c: c.connection.commit(), cursor)
-        return result
-
-    def _cursor(self) -> pyodbc.Cursor:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._open_connection()
-        try:
-            return connection.cursor()
-        except pyodbc.Error as exc:
-            error = self._classify(exc)
-            self._drop(connection)
-            raise error from exc
-
-    def _open_connection(self) -> pyodbc.Connection:
-        try:
-            connection = self._connect()
-        except pyodbc.Error as exc:
-            raise self._classify(exc) from exc
-        with self._lock:
-            self._open.append(connection)
-        self._local.connection = connection
-        return connection
-
-    def _call(self, work: Callable[[pyodbc.Cursor], T], cursor: pyodbc.Cursor) -> T:
-        try:
-            return work(cursor)
-        except pyodbc.Error as exc:
-            error = self._classify(exc)
-            self._recover(cursor.connection, error)
-            raise error from exc
-        except BaseException:
-            self._recover(cursor.connection, None)
-            raise
-
-    def _recover(self, connection: pyodbc.Connection, error: ConnectorError | None) -> None:
-        if isinstance(error, UnavailableError | AuthenticationError):
-            self._drop(connection)
-            return
-        try:
-            connection.rollback()
-        except pyodbc.Error:
-            # A connection that cannot roll back is unusable; the caller reports the error
-            # that got us here, and the next unit connects afresh.
-            self._drop(connection)
-
-    def _drop(self, connection: pyodbc.Connection) -> None:
-        self._local.connection = None
-        with self._lock:
-            if connection in self._open:
-                self._open.remove(connection)
-        _close_quietly(connection)
-
-
-def _close_quietly(connection: pyodbc.Connection) -> None:
-    # Closing a connection the server already cut fails, and there is nothing left to undo.
-    with contextlib.suppress(pyodbc.Error):
-        connection.close()
-
-
-# The connector --------------------------------------------------------------------------
-
-
 class SqlConnector(Connector):
     """Users in one table of PostgreSQL, MariaDB, SQL Server or SQLite, through ODBC."""
 
@@ -717,7 +600,7 @@ class SqlConnector(Connector):
         self._connection_string = Secret(text)
         self._secrets = secret_values(text)
         self._table: _UsersTable | None = None
-        self._pool = _ConnectionPool(
+        self._pool = ConnectionPool(
             name=name, size=settings.pool_size, connect=self._connect, classify=self._classify
         )
 
@@ -829,7 +712,7 @@ class SqlConnector(Connector):
         try:
             self.settings.dialect.prepare(connection, timeout)
         except pyodbc.Error:
-            _close_quietly(connection)
+            close_quietly(connection)
             raise
         return connection
 

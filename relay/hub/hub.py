@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
-from relay.exceptions import AgentUnavailable, DeliveryTimeout
+from relay.exceptions import AgentUnavailable, DeliveryError, DeliveryTimeout, StoreError
 from relay.hub.link import AgentLink, PendingBatch, Sender
 from relay.store.base import Store
 from shared.connector import Operation, OperationResult
@@ -42,9 +42,13 @@ class Hub:
         The batch waits while the agent is offline or its window is full, and is sent
         again after a reconnect. Raises :class:`AgentUnavailable` for an unknown or revoked
         agent, :class:`DeliveryTimeout` after ``timeout`` seconds (``None``: wait forever),
-        :class:`~relay.exceptions.BatchRefusedError` if the agent refuses it.
+        :class:`~relay.exceptions.BatchRefusedError` if the agent refuses it, and
+        :class:`DeliveryError` if the store cannot be read (as while the relay shuts down).
         """
-        record = await self.store.get_agent(agent)
+        try:
+            record = await self.store.get_agent(agent)
+        except StoreError as exc:
+            raise DeliveryError(f"cannot look up agent {agent!r}: {exc}") from exc
         if record is None:
             raise AgentUnavailable(f"no agent named {agent!r}")
         if record.revoked_at is not None:
