@@ -29,6 +29,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--token", required=True, help="one-time token from 'hatchway relay token create'"
     )
     reg.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    reg.add_argument("--ca-file", help="PEM CA to verify an https relay with (default: system)")
     reg.set_defaults(handler=_register)
     with_dirs(commands.add_parser("run", help="connect to the relay and serve")).set_defaults(
         handler=_run
@@ -53,6 +54,7 @@ def _register(args: argparse.Namespace) -> int:
             config_dir=paths.config_dir,
             data_dir=paths.data_dir,
             timeout=args.timeout,
+            ca_file=args.ca_file,
         )
     )
     print(f"registered as agent {done.name!r}")

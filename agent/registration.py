@@ -7,6 +7,7 @@ key with the token, pins the relay's signing key from the answer, and writes age
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +33,10 @@ async def register(
     config_dir: Path,
     data_dir: Path,
     timeout: float = 30.0,
-    ssl: object = True,
+    ca_file: str | None = None,
 ) -> Registered:
-    """Register with ``relay``. ``timeout`` bounds the whole HTTP exchange, in seconds."""
+    """Register with ``relay``. ``timeout`` bounds the whole HTTP exchange, in seconds;
+    ``ca_file`` verifies an ``https`` relay against that CA instead of the system's."""
     try:
         _, register_url = relay_urls(relay)
     except ValueError as exc:
@@ -46,9 +48,15 @@ async def register(
         "software": f"hatchway-agent/{__version__}",
     }
     try:
+        tls = ssl.create_default_context(cafile=ca_file)
+    except OSError as exc:
+        raise RegistrationFailed(
+            "bad_request", f"cannot read the CA file {ca_file}: {exc}"
+        ) from exc
+    try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
-            http.post(register_url, json=body, ssl=ssl) as response,  # type: ignore[arg-type]
+            http.post(register_url, json=body, ssl=tls) as response,
         ):
             text = await response.text()
             status = response.status
@@ -73,6 +81,10 @@ async def register(
         raise RegistrationFailed("bad_response", "the relay's answer lacks its key") from exc
     config_path = config_dir / CONFIG_FILE
     write_registration(
-        config_path, name=name, relay=relay, relay_public_key=signing.public_key_text(relay_key)
+        config_path,
+        name=name,
+        relay=relay,
+        relay_public_key=signing.public_key_text(relay_key),
+        ca_file=ca_file,
     )
     return Registered(name, signing.fingerprint(relay_key), config_path)

@@ -168,12 +168,16 @@ class AgentSession:
     async def _run_batch(
         self, ws: ClientConnection, protocol: AgentProtocol, batch: BatchReceived
     ) -> None:
+        # Runs in its own task, so the binding covers this batch's log lines only.
+        structlog.contextvars.bind_contextvars(batch=batch.batch_id, connector=batch.connector)
         results = await self.executor.run(batch.connector, batch.operations)
+        failed = sum(not r.ok for r in results)
+        log.debug("batch done", operations=len(results), failed=failed)
         protocol.send_results(batch.batch_id, results)
         try:
             await self._flush(ws, protocol)
         except ConnectionClosed:
-            log.info("results kept in the journal for redelivery", batch=batch.batch_id)
+            log.info("results kept in the journal for redelivery")
 
     async def _flush(self, ws: ClientConnection, protocol: AgentProtocol) -> None:
         frames = protocol.data_to_send()

@@ -148,7 +148,9 @@ _EXAMPLE = """
 """
 
 
-def write_registration(path: Path, *, name: str, relay: str, relay_public_key: str) -> None:
+def write_registration(
+    path: Path, *, name: str, relay: str, relay_public_key: str, ca_file: str | None = None
+) -> None:
     """Write the ``[agent]`` table, keeping every other table of an existing file.
 
     Written to a temporary file and renamed, so a crash never leaves half a file.
@@ -159,6 +161,8 @@ def write_registration(path: Path, *, name: str, relay: str, relay_public_key: s
         f"relay = {_toml_string(relay)}\n"
         f"relay_public_key = {_toml_string(relay_public_key)}\n"
     )
+    if ca_file is not None:
+        table += f"ca_file = {_toml_string(str(Path(ca_file).resolve()))}\n"
     if path.exists():
         old = path.read_text(encoding="utf-8")
         rest = re.sub(r"(?ms)^\[agent\][ \t]*$.*?(?=^\[|\Z)", "", old).strip()

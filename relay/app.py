@@ -96,9 +96,10 @@ async def serve(
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_timeout, handle_signals=False)
     await runner.setup()
     host, port = settings.host_port
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    tls = settings.ssl_context()
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
     await site.start()
-    log.info("relay listening", listen=f"{host}:{port}")
+    log.info("relay listening", listen=f"{host}:{port}", tls=tls is not None)
     if ready is not None:
         ready.set()
     try:

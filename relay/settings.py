@@ -12,6 +12,7 @@ Every key is optional; a missing file means all defaults. Example::
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +40,21 @@ class RelaySettings:
     revocation_check_interval: float = 5.0
     #: Seconds shutdown waits for connections to close.
     shutdown_timeout: float = 10.0
+    #: PEM certificate chain to serve HTTPS/WSS with; plain HTTP when unset (loopback only,
+    #: or behind a reverse proxy that terminates TLS).
+    tls_certificate: str | None = None
+    #: PEM private key of ``tls_certificate``.
+    tls_private_key: str | None = None
     #: Frame, batch and window limits announced to agents.
     limits: Limits = field(default_factory=Limits)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.tls_certificate is None or self.tls_private_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.tls_certificate, self.tls_private_key)
+        return context
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -71,6 +85,15 @@ class RelaySettings:
             batch_ttl=lim_table.number("batch_ttl", lim.batch_ttl, minimum=5),
         )
         lim_table.reject_unknown()
+        certificate = table.optional_string("tls_certificate")
+        private_key = table.optional_string("tls_private_key")
+        if (certificate is None) != (private_key is None):
+            raise table.error(
+                "tls_certificate" if certificate is None else "tls_private_key",
+                "tls_certificate and tls_private_key go together",
+            )
+        if certificate is not None and private_key is not None:
+            _check_tls(table, certificate, private_key)
         settings = cls(
             listen=listen,
             handshake_timeout=table.number(
@@ -81,7 +104,22 @@ class RelaySettings:
                 "revocation_check_interval", defaults.revocation_check_interval, minimum=0.1
             ),
             shutdown_timeout=table.number("shutdown_timeout", defaults.shutdown_timeout, minimum=0),
+            tls_certificate=certificate,
+            tls_private_key=private_key,
             limits=limits,
         )
         table.reject_unknown()
         return settings
+
+
+def _check_tls(table: Table, certificate: str, private_key: str) -> None:
+    """Load the pair once at start-up, so a wrong path or a key that does not match the
+    certificate is reported against the settings file, not as a crash on first connect."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certificate, private_key)
+    except FileNotFoundError as exc:
+        key = "tls_certificate" if not Path(certificate).exists() else "tls_private_key"
+        raise table.error(key, f"no such file: {exc.filename}") from exc
+    except (ssl.SSLError, OSError) as exc:
+        raise table.error("tls_certificate", f"cannot load the certificate and key: {exc}") from exc

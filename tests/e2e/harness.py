@@ -52,12 +52,16 @@ class RelayHarness:
         return self.settings.host_port[1]
 
     @property
+    def tls(self) -> bool:
+        return self.settings.tls_certificate is not None
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/agent/v1/connect"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/agent/v1/connect"
 
     @property
     def hub(self) -> Hub:
@@ -73,7 +77,14 @@ class RelayHarness:
         self.app = build_app(self.settings, self.data_dir)
         self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True).start()
+        site = web.TCPSite(
+            self.runner,
+            "127.0.0.1",
+            self.port,
+            reuse_address=True,
+            ssl_context=self.settings.ssl_context(),
+        )
+        await site.start()
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -174,8 +185,8 @@ class AgentProcess:
     def exited(self) -> bool:
         return self.proc is not None and self.proc.returncode is not None
 
-    def output(self) -> str:
-        return "\n".join(self.lines[-60:])
+    def output(self, lines: int = 60) -> str:
+        return "\n".join(self.lines[-lines:])
 
     async def wait_exit(self, timeout: float = 30) -> int:
         assert self.proc is not None

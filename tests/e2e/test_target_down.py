@@ -25,7 +25,9 @@ async def test_database_down_gives_retryable_errors_and_recovers(
         "erp",
         type="sql",
         dialect="postgresql",
-        connection_string=postgres_database.odbc_connection_string,
+        # The server trusts loopback, so the password is never checked: it is here to show
+        # that it appears in no log line, even at debug level and through errors.
+        connection_string=postgres_database.odbc_connection_string + ";Pwd=hunter2-secret",
         users_table="users",
         timeout=5,
     )
@@ -50,3 +52,5 @@ async def test_database_down_gives_retryable_errors_and_recovers(
     assert all(r.ok and not r.replayed for r in results)
     with pyodbc.connect(postgres_database.odbc_connection_string) as db:
         assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 6
+    await agent.terminate()
+    assert "hunter2-secret" not in agent.output(lines=len(agent.lines))
