@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from shared.connector import Operation, OperationError, OperationResult
 from shared.exceptions import ErrorClass, ProtocolError, SignatureError
 from shared.protocol import signing
+from shared.protocol.endpoint import Endpoint
 from shared.protocol.events import (
     AgentEvent,
     BatchDeclined,
     BatchReceived,
-    Closing,
     ConnectorInfo,
     Welcomed,
 )
@@ -39,9 +39,7 @@ from shared.protocol.messages import (
     Limits,
     MessageType,
     RefusalReason,
-    close_reason,
     field,
-    parse_frame,
     valid_name,
 )
 
@@ -84,7 +82,7 @@ class AgentState(enum.Enum):
     CLOSED = "closed"
 
 
-class AgentProtocol:
+class AgentProtocol(Endpoint[AgentEvent]):
     def __init__(
         self,
         name: str,
@@ -104,7 +102,7 @@ class AgentProtocol:
         self.connectors = tuple(connectors)
         self.software = software
         self.nonces = nonces if nonces is not None else NonceCache(clock)
-        self.limits = limits or Limits()
+        super().__init__(limits or Limits())
         self.clock = clock
         self.versions = tuple(versions)
         if not self.versions:
@@ -112,13 +110,11 @@ class AgentProtocol:
         if not valid_name(name):
             raise ValueError(f"agent name {name!r}: use letters, digits, '.', '_' or '-'")
         self.state = AgentState.AWAIT_CHALLENGE
-        self.close: Closing | None = None
         self.session: str | None = None
         self.in_flight: set[str] = set()
         self.draining = False
         self._envelope = Envelope("a")
         self._envelope.version = max(self.versions)
-        self._outgoing: list[str] = []
         self._nonce = os.urandom(32)
 
     def start(self) -> None:
@@ -135,15 +131,6 @@ class AgentProtocol:
         )
 
     # Feeding ---------------------------------------------------------------------------
-
-    def receive(self, text: str | bytes) -> list[AgentEvent]:
-        if self.state is AgentState.CLOSED:
-            return []
-        try:
-            message = parse_frame(text, self.limits)
-            return self._dispatch(message)
-        except ProtocolError as exc:
-            return [self.fail(exc.code, exc.reason)]
 
     def _dispatch(self, message: dict[str, Any]) -> list[AgentEvent]:
         kind = message["type"]
@@ -295,14 +282,8 @@ class AgentProtocol:
             self.draining = True
             self._outgoing.append(self._envelope.frame(MessageType.DRAINING))
 
-    def fail(self, code: int, reason: str) -> Closing:
+    def _mark_closed(self) -> None:
         self.state = AgentState.CLOSED
-        self.close = Closing(code, close_reason(reason))
-        return self.close
-
-    def data_to_send(self) -> list[str]:
-        out, self._outgoing = self._outgoing, []
-        return out
 
 
 def _oversized_attribute(operations: Sequence[Operation], limit: int) -> str | None:

@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from shared.connector import Operation, OperationResult
 from shared.exceptions import ProtocolError
 from shared.protocol import signing
+from shared.protocol.endpoint import Endpoint
 from shared.protocol.events import (
     Authenticated,
     BatchRefused,
-    Closing,
     ConnectorInfo,
     Draining,
     HelloReceived,
@@ -38,10 +38,8 @@ from shared.protocol.messages import (
     Limits,
     MessageType,
     RefusalReason,
-    close_reason,
     dumps,
     field,
-    parse_frame,
     valid_name,
 )
 
@@ -54,7 +52,7 @@ class RelayState(enum.Enum):
     CLOSED = "closed"
 
 
-class RelayProtocol:
+class RelayProtocol(Endpoint[RelayEvent]):
     def __init__(
         self,
         signing_key: Ed25519PrivateKey,
@@ -64,30 +62,19 @@ class RelayProtocol:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.signing_key = signing_key
-        self.limits = limits or Limits()
+        super().__init__(limits or Limits())
         self.session = session or os.urandom(8).hex()
         self.clock = clock
         self.state = RelayState.AWAIT_HELLO
         self.agent: str | None = None
-        self.close: Closing | None = None
         self.in_flight: dict[str, int] = {}
         self.draining = False
         self._envelope = Envelope("r")
-        self._outgoing: list[str] = []
         self._agent_nonce = b""
         self._relay_nonce = b""
         self._agent_key: Ed25519PublicKey | None = None
 
     # Feeding ---------------------------------------------------------------------------
-
-    def receive(self, text: str | bytes) -> list[RelayEvent]:
-        if self.state is RelayState.CLOSED:
-            return []
-        try:
-            message = parse_frame(text, self.limits)
-            return self._dispatch(message)
-        except ProtocolError as exc:
-            return [self.fail(exc.code, exc.reason)]
 
     def _dispatch(self, message: dict[str, Any]) -> list[RelayEvent]:
         kind = message["type"]
@@ -266,12 +253,5 @@ class RelayProtocol:
         self.in_flight[batch_id] = len(operations)
         self._outgoing.append(frame)
 
-    def fail(self, code: int, reason: str) -> Closing:
-        """Close the connection, for a protocol violation or a refused agent."""
+    def _mark_closed(self) -> None:
         self.state = RelayState.CLOSED
-        self.close = Closing(code, close_reason(reason))
-        return self.close
-
-    def data_to_send(self) -> list[str]:
-        out, self._outgoing = self._outgoing, []
-        return out

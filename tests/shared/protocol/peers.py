@@ -21,6 +21,7 @@ from shared.protocol.agent import AgentProtocol, NonceCache
 from shared.protocol.events import (
     AgentEvent,
     Authenticated,
+    Closing,
     ConnectorInfo,
     HelloReceived,
     RelayEvent,
@@ -187,3 +188,24 @@ def build_link(
 
 #: The ``make_link`` fixture: :func:`build_link` with the keys and clock filled in.
 MakeLink = Callable[..., Link]
+
+
+def closed_with(events: list[Any], code: int) -> Closing:
+    """The single Closing event, with the expected code and a reason that fits a frame."""
+    assert len(events) == 1, events
+    event = events[0]
+    assert isinstance(event, Closing), event
+    assert event.code == code, event
+    assert len(event.reason.encode()) <= 123
+    return event
+
+
+def decode(text: str) -> dict[str, Any]:
+    message = json.loads(text)
+    assert isinstance(message, dict)
+    return message
+
+
+def only(events: list[Any]) -> object:
+    assert len(events) == 1, events
+    return events[0]

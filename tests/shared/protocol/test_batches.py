@@ -34,7 +34,7 @@ from shared.protocol.events import (
 )
 from shared.protocol.messages import BATCH_PROOF, CloseCode, Limits, RefusalReason
 from shared.protocol.relay import RelayState
-from tests.shared.protocol.peers import START, Link, MakeLink, frame
+from tests.shared.protocol.peers import START, Link, MakeLink, closed_with, decode, frame, only
 
 CREATE = Operation(
     "job-7:user-42:create",
@@ -48,26 +48,6 @@ UPDATE = Operation(
     deltas=(Delta("mail", DeltaKind.REPLACE, ("bob@example.org",)),),
 )
 DELETE = Operation("job-7:group-9:delete", Action.DELETE, object_class="group", anchor="9")
-
-
-def closed_with(events: list[Any], code: int) -> Closing:
-    assert len(events) == 1, events
-    event = events[0]
-    assert isinstance(event, Closing), event
-    assert event.code == code, event
-    assert len(event.reason.encode()) <= 123
-    return event
-
-
-def decode(text: str) -> dict[str, Any]:
-    message = json.loads(text)
-    assert isinstance(message, dict)
-    return message
-
-
-def only(events: list[Any]) -> object:
-    assert len(events) == 1, events
-    return events[0]
 
 
 # Round trip ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from tests.shared.protocol.peers import (
     Link,
     MakeLink,
     build_link,
+    closed_with,
     frame,
     hello_frame,
 )
@@ -49,15 +50,6 @@ MALFORMED = [
     pytest.param('{"v": 1, "type": "hello"}', "missing 'id'", id="no-id"),
     pytest.param('{"v": 1, "type": "hello", "id": 1}', "missing 'id'", id="id-number"),
 ]
-
-
-def closed_with(events: list[Any], code: int) -> Closing:
-    assert len(events) == 1, events
-    event = events[0]
-    assert isinstance(event, Closing), event
-    assert event.code == code, event
-    assert len(event.reason.encode()) <= 123
-    return event
 
 
 def fresh_agent(relay_key: Ed25519PrivateKey, agent_key: Ed25519PrivateKey) -> AgentProtocol:

@@ -31,26 +31,11 @@ from tests.shared.protocol.peers import (
     FakeClock,
     Link,
     MakeLink,
+    closed_with,
+    decode,
     frame,
     hello_frame,
 )
-
-
-def decode(text: str) -> dict[str, Any]:
-    message = json.loads(text)
-    assert isinstance(message, dict)
-    return message
-
-
-def closed_with(events: list[Any], code: int) -> Closing:
-    """The single Closing event, with the expected code."""
-    assert len(events) == 1, events
-    event = events[0]
-    assert isinstance(event, Closing), event
-    assert event.code == code, event
-    assert len(event.reason.encode()) <= 123
-    return event
-
 
 # The happy path ------------------------------------------------------------------------
 
