@@ -35,6 +35,11 @@ class Action(StrEnum):
     SCHEMA = "schema"
 
 
+#: Actions by wire value: a dict lookup is cheaper than calling the enum.
+_ACTIONS = {a.value: a for a in Action}
+_NEEDS_ANCHOR = frozenset({Action.UPDATE, Action.DELETE, Action.GET})
+
+
 class DeltaKind(StrEnum):
     ADD = "add"
     REMOVE = "remove"
@@ -84,11 +89,19 @@ def _attributes(value: Any, where: str) -> Attributes:
         raise ValueError(f"{where}: attributes must be an object")
     out: Attributes = {}
     for name, item in value.items():
-        if isinstance(item, list):
-            out[name] = [_scalar(v, f"{where}.{name}") for v in item]
+        if item is None or type(item) in _SCALAR_TYPES:
+            out[name] = item
+        elif isinstance(item, list):
+            out[name] = [
+                v if type(v) in _SCALAR_TYPES else _scalar(v, f"{where}.{name}") for v in item
+            ]
         else:
             out[name] = _scalar(item, f"{where}.{name}")
     return out
+
+
+#: The exact types of valid values: ``type(v) in`` is cheaper than ``_scalar``'s checks.
+_SCALAR_TYPES = frozenset({str, int, float, bool})
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,21 +383,20 @@ class Operation:
         if not key or len(key) > 200:
             raise ValueError(f"{where}: 'key' must be 1 to 200 characters")
         action_text = _require(data, "action", str, where)
-        try:
-            action = Action(action_text)
-        except ValueError as exc:
-            raise ValueError(f"{where} {key}: unknown action {action_text!r}") from exc
+        action = _ACTIONS.get(action_text)
+        if action is None:
+            raise ValueError(f"{where} {key}: unknown action {action_text!r}")
         attributes = data.get("attributes")
         page = _optional(data, "page", dict, where)
         flt = data.get("filter")
-        deltas = _optional(data, "deltas", list, where) or []
+        deltas = _optional(data, "deltas", list, where)
         op = cls(
             key=key,
             action=action,
             object_class=_require(data, "object_class", str, where),
             anchor=_optional(data, "anchor", str, where),
             attributes=None if attributes is None else _attributes(attributes, where),
-            deltas=tuple(Delta.from_wire(d) for d in deltas),
+            deltas=tuple(Delta.from_wire(d) for d in deltas) if deltas else (),
             filter=None if flt is None else filter_from_wire(flt),
             page=None
             if page is None
@@ -398,8 +410,7 @@ class Operation:
 
     def check(self) -> None:
         """Refuse an operation that lacks what its action needs."""
-        needs_anchor = (Action.UPDATE, Action.DELETE, Action.GET)
-        if self.action in needs_anchor and not self.anchor:
+        if self.action in _NEEDS_ANCHOR and not self.anchor:
             raise ValueError(f"operation {self.key}: {self.action} needs an anchor")
         if self.action is Action.CREATE and self.attributes is None:
             raise ValueError(f"operation {self.key}: create needs attributes")

@@ -50,9 +50,11 @@ class SqliteStore(Store):
         return await asyncio.to_thread(self._locked, fn)
 
     def _locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._db is None:
-            raise StoreError("the store is not open")
+        # The lock also guards closing: sqlite3 crashes the process if a connection is
+        # closed while another thread is using it.
         with self._lock:
+            if self._db is None:
+                raise StoreError(f"{self.path}: the store is closed")
             try:
                 return fn(self._db)
             except sqlite3.Error as exc:
@@ -99,9 +101,13 @@ class SqliteStore(Store):
             db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
 
     async def close(self) -> None:
-        if self._db is not None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._lock:
             db, self._db = self._db, None
-            await asyncio.to_thread(db.close)
+            if db is not None:
+                db.close()
 
     # Tokens ------------------------------------------------------------------------------
 

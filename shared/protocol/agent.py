@@ -289,9 +289,14 @@ class AgentProtocol(Endpoint[AgentEvent]):
 def _oversized_attribute(operations: Sequence[Operation], limit: int) -> str | None:
     for op in operations:
         for name, value in (op.attributes or {}).items():
-            values = value if isinstance(value, list) else [value]
-            if any(isinstance(v, str) and len(v) > limit for v in values):
-                return f"operation {op.key}: attribute {name!r} longer than {limit} characters"
+            if type(value) is str:
+                if len(value) <= limit:
+                    continue
+            elif not isinstance(value, list) or not any(
+                isinstance(v, str) and len(v) > limit for v in value
+            ):
+                continue
+            return f"operation {op.key}: attribute {name!r} longer than {limit} characters"
         for delta in op.deltas:
             if any(isinstance(v, str) and len(v) > limit for v in delta.values):
                 name = delta.attribute

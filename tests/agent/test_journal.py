@@ -178,7 +178,7 @@ async def test_reopening_keeps_the_entries(journal_path: Path, clock: Clock) -> 
 
 async def test_a_closed_journal_refuses_calls(journal_path: Path) -> None:
     j = Journal(journal_path)
-    with pytest.raises(JournalError, match="not open"):
+    with pytest.raises(JournalError, match="closed"):
         await j.lookup(["x"])
 
 

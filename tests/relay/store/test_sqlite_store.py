@@ -158,14 +158,14 @@ async def test_a_refused_store_is_not_left_open(db_path: Path) -> None:
         await refused.open()
     try:
         # The refusal must not leave a usable store (and an open connection) behind.
-        with pytest.raises(StoreError, match="not open"):
+        with pytest.raises(StoreError, match="closed"):
             await refused.list_tokens()
     finally:
         await refused.close()
 
 
 async def test_calls_on_a_store_that_was_never_opened_fail_clearly(db_path: Path) -> None:
-    with pytest.raises(StoreError, match="not open"):
+    with pytest.raises(StoreError, match="closed"):
         await SqliteStore(db_path).list_agents()
 
 
