@@ -220,4 +220,7 @@ async def _run(base: Path, *, once: bool) -> int:
                 agent_proc.kill()
                 await agent_proc.wait()
         await runner.cleanup()
-        _say("Stopped the agent and the relay. Next: docs/protocol.md, and README.md for the CLI.")
+        _say(
+            "Stopped the agent and the relay. Where to look next: docs/agent.md (install and"
+            " configure an agent), docs/relay.md (run a relay), docs/protocol.md (the wire)."
+        )
