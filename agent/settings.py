@@ -90,6 +90,10 @@ class AgentSettings:
 
     @classmethod
     def load(cls, path: Path) -> AgentSettings:
+        if not path.exists():
+            raise SettingsError(
+                str(path), None, "does not exist; run 'hatchway agent register' first"
+            )
         root = Table(read_toml(path), source=str(path))
         agent = root.table("agent")
         if not agent.data:
