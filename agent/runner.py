@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
 import structlog
 
 from agent.connectors import registry
-from agent.exceptions import ConnectorLoadError
+from agent.exceptions import ConnectorLoadError, JournalError
 from agent.executor import Executor
 from agent.journal import Journal
 from agent.session import AgentSession
@@ -46,14 +47,10 @@ async def run(config_dir: Path, data_dir: Path, *, stop: asyncio.Event | None = 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     structlog.contextvars.bind_contextvars(agent=settings.name)
+    retention = settings.journal_retention_days * 86400
+    pruner = asyncio.create_task(_prune_forever(journal, retention), name="journal-prune")
     try:
-        pruned = await journal.prune(settings.journal_retention_days * 86400)
-        log.info(
-            "agent starting",
-            connectors=sorted(connectors),
-            relay=settings.relay,
-            journal_pruned=pruned,
-        )
+        log.info("agent starting", connectors=sorted(connectors), relay=settings.relay)
         session = AgentSession(
             settings,
             key,
@@ -63,9 +60,31 @@ async def run(config_dir: Path, data_dir: Path, *, stop: asyncio.Event | None = 
         )
         await session.run(stop)
     finally:
+        pruner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pruner
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         for connector in connectors.values():
             await connector.close()
         journal.close()
         log.info("agent stopped")
+
+
+#: Seconds between journal clean-ups while the agent runs.
+JOURNAL_PRUNE_INTERVAL = 3600.0
+
+
+async def _prune_forever(journal: Journal, retention: float) -> None:
+    """Forget journal entries older than the retention, at start and then hourly, so a
+    long-running agent's journal stays the size of its recent work."""
+    while True:
+        try:
+            pruned = await journal.prune(retention)
+        except JournalError as exc:
+            # The journal still answers; a missed clean-up only costs disk until the next.
+            log.warning("journal clean-up failed", error=str(exc))
+        else:
+            if pruned:
+                log.info("journal pruned", entries=pruned)
+        await asyncio.sleep(JOURNAL_PRUNE_INTERVAL)
