@@ -45,6 +45,8 @@ class Hub:
         :class:`~relay.exceptions.BatchRefusedError` if the agent refuses it, and
         :class:`DeliveryError` if the store cannot be read (as while the relay shuts down).
         """
+        if not operations:
+            raise ValueError("a batch needs at least one operation")
         try:
             record = await self.store.get_agent(agent)
         except StoreError as exc:

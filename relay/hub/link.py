@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from relay.exceptions import BatchRefusedError
+from relay.exceptions import BatchRefusedError, DeliveryError
 from shared.connector import Operation, OperationResult
 from shared.protocol.messages import RefusalReason
 from shared.protocol.relay import RelayProtocol
@@ -103,7 +103,13 @@ class AgentLink:
             batch = self.queue.popleft()
             if batch.future.done():
                 continue
-            conn.protocol.send_batch(batch.id, batch.connector, batch.operations)
+            try:
+                conn.protocol.send_batch(batch.id, batch.connector, batch.operations)
+            except ValueError as exc:
+                # Too large for the limits this agent was welcomed with: fail this caller,
+                # keep serving the others.
+                batch.future.set_exception(DeliveryError(str(exc)))
+                continue
             batch.deliveries += 1
             self.sent[batch.id] = batch
             frames.extend(conn.protocol.data_to_send())

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from relay.exceptions import BatchRefusedError
+from relay.exceptions import AgentUnavailable, BatchRefusedError, DeliveryError, DeliveryTimeout
 from shared.connector import USER, Action, Delta, DeltaKind, Operation
 from shared.exceptions import ErrorClass
 
@@ -93,4 +93,27 @@ async def test_unknown_connector_is_refused_and_agent_keeps_serving(
         await relay.hub.send("branch", "nope", creates("x", 1), timeout=30)
     assert refused.value.reason == "unknown_connector"
     results = await relay.hub.send("branch", "hr", creates("y", 2), timeout=30)
+    assert all(r.ok for r in results)
+
+
+async def test_hub_refuses_what_it_cannot_deliver_and_keeps_serving(
+    relay, make_agent, sqlite_odbc_database
+):
+    _users_table(sqlite_odbc_database.path)
+    agent = await make_agent("branch")
+    agent.add_connector("hr", **sql_settings(sqlite_odbc_database))
+
+    with pytest.raises(AgentUnavailable, match="no agent named 'nobody'"):
+        await relay.hub.send("nobody", "hr", creates("n", 1))
+    with pytest.raises(ValueError, match="at least one operation"):
+        await relay.hub.send("branch", "hr", [])
+    with pytest.raises(DeliveryTimeout, match="not connected"):
+        await relay.hub.send("branch", "hr", creates("t", 1), timeout=0.2)
+
+    await agent.start()
+    await agent.wait_for("connected")
+    too_many = creates("big", relay.settings.limits.max_batch_operations + 1)
+    with pytest.raises(DeliveryError, match="1 to 1000 operations"):
+        await relay.hub.send("branch", "hr", too_many, timeout=30)
+    results = await relay.hub.send("branch", "hr", creates("ok", 2), timeout=30)
     assert all(r.ok for r in results)
