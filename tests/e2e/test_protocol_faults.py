@@ -253,3 +253,10 @@ def test_agent_protocol_is_usable_from_tests():
     # Guards the import above: AgentProtocol is the reference client other tests build on.
     assert AgentProtocol.__name__ == "AgentProtocol"
     assert Operation("k", Action.TEST, USER).as_wire()["action"] == "test"
+
+
+async def test_agent_sockets_never_negotiate_compression(relay):
+    """Deflate would cost the relay about 100 KiB per connected agent."""
+    async with connect(relay.ws_url) as ws:  # the client offers permessage-deflate
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
