@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
+from agent.exceptions import JournalError
 from agent.journal import Journal
 from shared.connector import (
     Action,
@@ -110,7 +111,12 @@ class Executor:
                 await self._settle(connector, op, result) if op.key in doubtful else result
                 for op, result in zip(to_run, results, strict=True)
             ]
-            await self.journal.finish([r for r in settled if _is_final(r)])
+            try:
+                await self.journal.finish([r for r in settled if _is_final(r)])
+            except JournalError:
+                # The operations ran and their results are true; unjournaled, they stay in
+                # doubt, and a redelivery re-runs them tolerantly.
+                log.exception("results could not be journaled")
             answers.update((r.key, r) for r in settled)
         return answers
 

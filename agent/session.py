@@ -25,6 +25,8 @@ from agent.executor import Executor
 from agent.settings import AgentSettings, relay_urls
 from agent.state import AgentState, now
 from shared import __version__
+from shared.connector import OperationError, OperationResult
+from shared.exceptions import ErrorClass
 from shared.protocol import signing
 from shared.protocol.agent import AgentProtocol, NonceCache
 from shared.protocol.events import BatchDeclined, BatchReceived, Closing, ConnectorInfo, Welcomed
@@ -170,7 +172,14 @@ class AgentSession:
     ) -> None:
         # Runs in its own task, so the binding covers this batch's log lines only.
         structlog.contextvars.bind_contextvars(batch=batch.batch_id, connector=batch.connector)
-        results = await self.executor.run(batch.connector, batch.operations)
+        try:
+            results = await self.executor.run(batch.connector, batch.operations)
+        except Exception as exc:
+            # The journal could not be read or written, so nothing ran: answer every
+            # operation with the error rather than leave the relay waiting for a timeout.
+            log.exception("batch could not run")
+            error = OperationError(ErrorClass.INTERNAL, f"agent could not run the batch: {exc}")
+            results = [OperationResult(op.key, error=error) for op in batch.operations]
         failed = sum(not r.ok for r in results)
         log.debug("batch done", operations=len(results), failed=failed)
         protocol.send_results(batch.batch_id, results)

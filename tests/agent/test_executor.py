@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from agent.connectors.sql import SqlConnector
+from agent.exceptions import JournalError
 from agent.executor import Executor
 from agent.journal import Journal
 from shared.connector import Action, Operation, OperationResult
@@ -419,4 +420,39 @@ async def test_an_unexpected_connector_exception_leaves_the_keys_in_doubt(
     retried = await Executor({CONNECTOR: connector}, journal).run(CONNECTOR, BATCH)
     assert all(r.ok and not r.replayed for r in retried), retried
     assert connector.applied == ["op-1", "op-2", "op-3"]
+    assert len(rows(db)) == 3
+
+
+class UnwritableJournal(Journal):
+    """The real journal, except that results cannot be written (say, a full disk)."""
+
+    async def finish(self, results: Any) -> None:
+        raise JournalError(f"{self.path}: database or disk is full")
+
+
+async def test_results_that_cannot_be_journaled_are_still_answered_and_stay_in_doubt(
+    connector: CountingSqlConnector, journal_path: Path, db: SqliteOdbcDatabase
+) -> None:
+    broken = UnwritableJournal(journal_path)
+    broken.open()
+    try:
+        results = await Executor({CONNECTOR: connector}, broken).run(CONNECTOR, BATCH)
+        assert all(r.ok for r in results)
+        assert await broken.lookup(["op-1", "op-2", "op-3"]) == {
+            "op-1": None,
+            "op-2": None,
+            "op-3": None,
+        }
+    finally:
+        broken.close()
+
+    # With a working journal, a redelivery re-runs them tolerantly: matched, not conflicts.
+    healthy = Journal(journal_path)
+    healthy.open()
+    try:
+        again = await Executor({CONNECTOR: connector}, healthy).run(CONNECTOR, BATCH)
+    finally:
+        healthy.close()
+    assert [r.anchor for r in again] == ["u1", "u2", "u3"]
+    assert all(r.ok and not r.replayed for r in again), again
     assert len(rows(db)) == 3
