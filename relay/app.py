@@ -10,10 +10,11 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from relay.exceptions import StoreError
 from relay.hub.endpoint import agent_socket, close_all
 from relay.hub.hub import Hub
 from relay.hub.registration import register
-from relay.keys import BACKGROUND, HUB, RELAY_KEY, SETTINGS, SOCKETS, STORE
+from relay.keys import HUB, RELAY_KEY, SETTINGS, SOCKETS, STORE
 from relay.settings import RelaySettings
 from relay.store.sqlite import SqliteStore
 from shared.protocol import signing
@@ -34,7 +35,6 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app[SOCKETS] = set()
-    app[BACKGROUND] = []
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = SqliteStore(data_dir / STORE_FILE)
@@ -58,7 +58,6 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
 
     async def revocation_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_watch_revocations(app), name="revocation-watch")
-        app[BACKGROUND].append(task)
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -74,34 +73,49 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
 
 async def _watch_revocations(app: web.Application) -> None:
     """Close connections of agents revoked by another process (``hatchway relay agents
-    revoke`` writes the store directly)."""
+    revoke`` writes the store directly). A store error skips one round, never the watch."""
     interval = app[SETTINGS].revocation_check_interval
     hub = app[HUB]
     while True:
         await asyncio.sleep(interval)
-        for name in hub.connected_agents():
-            record = await app[STORE].get_agent(name)
+        connected = hub.connected_agents()
+        if not connected:
+            continue
+        try:
+            revoked = {a.name for a in await app[STORE].list_agents() if a.revoked_at is not None}
+        except StoreError as exc:
+            log.warning("revocation check failed; retrying", error=str(exc))
+            continue
+        for name in connected:
             conn = hub.link(name).connection
-            if conn is None or (record is not None and record.revoked_at is None):
-                continue
-            log.warning("closing revoked agent", agent=name)
-            await conn.close(CloseCode.AGENT_REVOKED, "agent revoked")
+            if name in revoked and conn is not None:
+                log.warning("closing revoked agent", agent=name)
+                await conn.close(CloseCode.AGENT_REVOKED, "agent revoked")
 
 
-async def serve(
-    settings: RelaySettings, data_dir: Path, *, ready: asyncio.Event | None = None
-) -> None:
-    """Run the relay until cancelled (SIGINT/SIGTERM arrive as cancellation)."""
-    app = build_app(settings, data_dir)
-    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_timeout, handle_signals=False)
+async def start(settings: RelaySettings, data_dir: Path) -> web.AppRunner:
+    """Start serving; the caller stops with ``await runner.cleanup()``. The application
+    is ``runner.app``."""
+    runner = web.AppRunner(
+        build_app(settings, data_dir),
+        shutdown_timeout=settings.shutdown_timeout,
+        handle_signals=False,
+    )
     await runner.setup()
     host, port = settings.host_port
     tls = settings.ssl_context()
-    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
-    await site.start()
+    try:
+        await web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     log.info("relay listening", listen=f"{host}:{port}", tls=tls is not None)
-    if ready is not None:
-        ready.set()
+    return runner
+
+
+async def serve(settings: RelaySettings, data_dir: Path) -> None:
+    """Run the relay until cancelled (the CLI turns SIGINT and SIGTERM into cancellation)."""
+    runner = await start(settings, data_dir)
     try:
         await asyncio.Event().wait()
     finally:

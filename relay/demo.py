@@ -19,7 +19,7 @@ from pathlib import Path
 
 from agent.registration import register
 from agent.settings import CONFIG_FILE
-from relay.app import STORE_FILE, build_app
+from relay.app import STORE_FILE, start
 from relay.keys import HUB
 from relay.settings import RelaySettings
 from relay.store.sqlite import SqliteStore
@@ -113,12 +113,8 @@ async def _run(base: Path, *, once: bool) -> int:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     settings = RelaySettings(listen=f"127.0.0.1:{port}")
-    from aiohttp import web
-
-    app = build_app(settings, relay_data)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await start(settings, relay_data)
+    app = runner.app
     _say(f"1. relay listening on {url} (SQLite store in {relay_data / STORE_FILE})")
     agent_proc: asyncio.subprocess.Process | None = None
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -16,4 +14,3 @@ STORE = web.AppKey("store", Store)
 RELAY_KEY = web.AppKey("relay_key", Ed25519PrivateKey)
 HUB = web.AppKey("hub", Hub)
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
-BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])

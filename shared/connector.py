@@ -9,6 +9,7 @@ protocol layer turns that into a protocol error.
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -57,18 +58,26 @@ class AttributeType(StrEnum):
     REFERENCE = "reference"
 
 
+def _wrong_type(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """JSON's true and false are ints to Python; they are never numbers on the wire."""
+    if isinstance(value, bool):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        return bool not in kinds
+    return not isinstance(value, kind)
+
+
 def _require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in data:
         raise ValueError(f"{where}: missing {key!r}")
     value = data[key]
-    if not isinstance(value, kind):
+    if _wrong_type(value, kind):
         raise ValueError(f"{where}: {key!r} has the wrong type")
     return value
 
 
 def _optional(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = data.get(key)
-    if value is not None and not isinstance(value, kind):
+    if value is not None and _wrong_type(value, kind):
         raise ValueError(f"{where}: {key!r} has the wrong type")
     return value
 
@@ -448,11 +457,18 @@ class OperationError:
         except ValueError as exc:
             raise ValueError(f"{where}: unknown class {text!r}") from exc
         retry_after = _optional(data, "retry_after", (int, float), where)
+        if retry_after is not None:
+            try:
+                retry_after = float(retry_after)
+            except OverflowError as exc:
+                raise ValueError(f"{where}: 'retry_after' is out of range") from exc
+            if not math.isfinite(retry_after) or retry_after < 0:
+                raise ValueError(f"{where}: 'retry_after' must be a finite number of seconds")
         return cls(
             error_class=error_class,
             message=_require(data, "message", str, where),
             attribute=_optional(data, "attribute", str, where),
-            retry_after=None if retry_after is None else float(retry_after),
+            retry_after=retry_after,
         )
 
 

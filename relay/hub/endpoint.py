@@ -13,7 +13,6 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from relay.keys import HUB, RELAY_KEY, SETTINGS, SOCKETS, STORE
-from shared.exceptions import ProtocolError
 from shared.protocol import signing
 from shared.protocol.events import (
     Authenticated,
@@ -37,14 +36,22 @@ class AgentConnection:
         self.ws = ws
         self.protocol = protocol
         self.hello: HelloReceived | None = None
+        #: Set once the hub serves the agent through this connection.
+        self.attached = False
         self._send_lock = asyncio.Lock()
 
     async def send_frames(self, frames: list[str]) -> None:
+        """Write frames; a socket that died meanwhile is left to the reader, which detaches
+        it, and the hub sends its unanswered batches again on the next connection."""
         async with self._send_lock:
             for frame in frames:
                 if self.ws.closed:
                     return
-                await self.ws.send_str(frame)
+                try:
+                    await self.ws.send_str(frame)
+                except ConnectionError as exc:
+                    log.info("agent socket closed while sending", error=str(exc))
+                    return
 
     async def close(self, code: int, reason: str) -> None:
         await self.ws.close(code=code, message=close_reason(reason).encode())
@@ -67,7 +74,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         await _serve(app, conn)
     finally:
         app[SOCKETS].discard(ws)
-        if protocol.agent is not None and protocol.state is not RelayState.AWAIT_HELLO:
+        if conn.attached and protocol.agent is not None:
             app[HUB].detach(protocol.agent, conn)
             await app[STORE].agent_disconnected(protocol.agent, protocol.session)
         structlog.contextvars.unbind_contextvars("connection", "peer", "agent")
@@ -75,34 +82,44 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
 
 
 async def _serve(app: web.Application, conn: AgentConnection) -> None:
-    settings = app[SETTINGS]
     protocol = conn.protocol
     try:
-        async with asyncio.timeout(settings.handshake_timeout):
-            while protocol.state is not RelayState.OPEN:
-                if not await _receive_one(app, conn):
+        # Only the handshake is timed: once the agent's proof verifies, attaching it and
+        # sending what waited for it may take as long as it takes.
+        async with asyncio.timeout(app[SETTINGS].handshake_timeout):
+            while True:
+                events = await _read(conn)
+                if events is None:
+                    return
+                if protocol.state is RelayState.OPEN:
+                    break
+                if not await _process(app, conn, events):
                     return
     except TimeoutError:
         log.warning("handshake timed out")
         await conn.close(CloseCode.HANDSHAKE_TIMEOUT, "handshake not finished in time")
         return
-    while await _receive_one(app, conn):
-        pass
+    while await _process(app, conn, events):
+        events = await _read(conn)
+        if events is None:
+            return
 
 
-async def _receive_one(app: web.Application, conn: AgentConnection) -> bool:
-    """Handle one incoming frame; False once the connection is over."""
+async def _read(conn: AgentConnection) -> list[RelayEvent] | None:
+    """The events of the next frame; None once the socket has closed."""
     msg = await conn.ws.receive()
     if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-        return False
+        return None
     if msg.type is WSMsgType.ERROR:
         exc = conn.ws.exception()
         log.warning("agent socket error", error=str(exc), close_code=conn.ws.close_code)
-        return False
-    if msg.type is WSMsgType.TEXT:
-        events = conn.protocol.receive(msg.data)
-    else:
-        events = conn.protocol.receive(bytes(msg.data))
+        return None
+    data = msg.data if msg.type is WSMsgType.TEXT else bytes(msg.data)
+    return conn.protocol.receive(data)
+
+
+async def _process(app: web.Application, conn: AgentConnection, events: list[RelayEvent]) -> bool:
+    """Act on a frame's events and send what they produced; False once closing."""
     for event in events:
         await _handle(app, conn, event)
     await conn.send_frames(conn.protocol.data_to_send())
@@ -138,6 +155,7 @@ async def _handle(app: web.Application, conn: AgentConnection, event: RelayEvent
                 connectors=[{"name": c.name, "type": c.type} for c in hello.connectors],
             )
             previous = app[HUB].attach(name, conn)
+            conn.attached = True
             if isinstance(previous, AgentConnection):
                 await previous.close(CloseCode.REPLACED, "a newer connection of this agent")
             log.info("agent connected", software=hello.software, version=hello.version)
@@ -162,5 +180,5 @@ async def close_all(app: web.Application) -> None:
     """On shutdown: tell every agent the relay is going away, so it reconnects elsewhere."""
     sockets: set[web.WebSocketResponse] = app[SOCKETS]
     for ws in list(sockets):
-        with contextlib.suppress(ConnectionError, ProtocolError):
+        with contextlib.suppress(ConnectionError):
             await ws.close(code=CloseCode.GOING_AWAY, message=b"relay shutting down")

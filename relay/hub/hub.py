@@ -80,7 +80,9 @@ class Hub:
         return previous
 
     def detach(self, agent: str, connection: Sender) -> None:
-        self.link(agent).detach(connection)
+        link = self.links.get(agent)
+        if link is not None:
+            link.detach(connection)
 
     def withdraw_all(self, reason: str) -> None:
         """On shutdown: fail every waiting caller instead of leaving it hanging."""

@@ -184,6 +184,11 @@ class AgentProtocol(Endpoint[AgentEvent]):
             batch_ttl=float(field(message, "batch_ttl", (int, float))),
             clock_skew=mine.clock_skew,
         )
+        lim = self.limits
+        if min(lim.max_frame_bytes, lim.max_batch_operations, lim.max_value_chars, lim.window) < 1:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "welcome: limits must be positive")
+        if not 0 < lim.batch_ttl < 86400:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "welcome: batch_ttl out of range")
         self.session = field(message, "session", str)
         self.state = AgentState.OPEN
         return Welcomed(self.session, self.limits)

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from shared.exceptions import ProtocolError
 from shared.protocol.events import Closing
-from shared.protocol.messages import Limits, close_reason, parse_frame
+from shared.protocol.messages import CloseCode, Limits, close_reason, parse_frame
 
 Event = TypeVar("Event")
 
@@ -31,6 +31,10 @@ class Endpoint(abc.ABC, Generic[Event]):
             return self._dispatch(message)
         except ProtocolError as exc:
             return [self.fail(exc.code, exc.reason)]
+        except (ValueError, TypeError, OverflowError) as exc:
+            # Every field is checked on the way in; this is the net under those checks, so
+            # no frame, however odd, can raise out of the state machine.
+            return [self.fail(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")]
 
     @abc.abstractmethod
     def _dispatch(self, message: dict[str, Any]) -> list[Event | Closing]: ...

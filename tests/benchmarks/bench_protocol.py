@@ -9,7 +9,7 @@ Relay and agent always run as two processes over loopback, and every figure is p
 beside a baseline measured in the same run on the same machine, because the machine is
 shared and noisy: the ratio is the figure to compare between runs.
 
-1. Throughput. This process hosts the relay (``build_app``, as the end-to-end harness does)
+1. Throughput. This process hosts the relay (``relay.app.start``, as the end-to-end harness does)
    and calls ``Hub.send`` with batches of 500 creates from 16 concurrent senders, so the
    window of 8 batches stays full; the agent is a real ``hatchway agent run`` process,
    registered through the registration endpoint, serving the null connector
@@ -56,7 +56,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from agent.registration import register
 from agent.settings import CONFIG_FILE
-from relay.app import STORE_FILE, build_app
+from relay.app import STORE_FILE, start
 from relay.keys import HUB, STORE
 from relay.settings import RelaySettings
 from relay.store.sqlite import SqliteStore
@@ -452,14 +452,12 @@ async def echo_baseline(url: str, log_dir: Path, *args: str) -> dict[str, Any]:
 async def figures_1_and_2(plan: Plan, root: Path, out: dict[str, Any]) -> None:
     relay_dir = root / "relay"
     settings = RelaySettings(listen=f"127.0.0.1:{free_port()}")
-    app = build_app(settings, relay_dir)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
+    runner = await start(settings, relay_dir)
+    app = runner.app
     echo_port = free_port()
     echo_runner: web.AppRunner | None = None
     agent: Child | None = None
-    await runner.setup()
     try:
-        await web.TCPSite(runner, "127.0.0.1", settings.host_port[1], reuse_address=True).start()
         echo_runner = await start_echo_server(echo_port)
         echo_url = f"ws://127.0.0.1:{echo_port}/echo"
         hub = app[HUB]

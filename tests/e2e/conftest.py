@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from relay.settings import RelaySettings
-from tests.e2e.harness import AgentProcess, RelayHarness, free_port, registered_agent
+from tests.e2e.harness import AgentProcess, RelayHarness, registered_agent
+from tests.servers.ports import free_port
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from aiohttp import web
 
 from agent.registration import register
 from agent.settings import CONFIG_FILE
-from relay.app import build_app
+from relay.app import start
 from relay.hub.hub import Hub
 from relay.keys import HUB, STORE
 from relay.settings import RelaySettings
@@ -32,12 +30,6 @@ from relay.store.base import Store
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -74,17 +66,8 @@ class RelayHarness:
         return self.app[STORE]
 
     async def start(self) -> None:
-        self.app = build_app(self.settings, self.data_dir)
-        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2)
-        await self.runner.setup()
-        site = web.TCPSite(
-            self.runner,
-            "127.0.0.1",
-            self.port,
-            reuse_address=True,
-            ssl_context=self.settings.ssl_context(),
-        )
-        await site.start()
+        self.runner = await start(self.settings, self.data_dir)
+        self.app = self.runner.app
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -213,9 +196,6 @@ class AgentProcess:
 
 def _matches(event: dict[str, Any], name: str, fields: dict[str, Any]) -> bool:
     return event.get("event") == name and all(event.get(k) == v for k, v in fields.items())
-
-
-AgentFactory = Callable[..., Any]
 
 
 async def registered_agent(relay: RelayHarness, root: Path, name: str) -> AgentProcess:

@@ -698,3 +698,39 @@ def test_signature_is_over_the_utf8_payload_bytes(link: Link) -> None:
     data = BATCH_PROOF + message["payload"].encode("utf-8")
     assert signing.verify(link.relay_key.public_key(), message["signature"], data)
     assert only(link.agent.receive(json.dumps(message))) == BatchReceived("b1", "hr", [op])
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ({"class": "throttled", "message": "slow", "retry_after": 10**400}, "out of range"),
+        ({"class": "throttled", "message": "slow", "retry_after": -1}, "finite number"),
+        ({"class": "throttled", "message": "slow", "retry_after": True}, "wrong type"),
+    ],
+)
+def test_results_with_impossible_numbers_close_with_4000(
+    link: Link, error: dict[str, Any], reason: str
+) -> None:
+    link.relay.send_batch("b1", "hr", [CREATE])
+    results = [{"key": CREATE.key, "ok": False, "error": error}]
+    closing = closed_with(link.relay.receive(frame("results", batch="b1", results=results)), 4000)
+    assert reason in closing.reason
+
+
+def test_a_boolean_page_size_is_not_a_number(link: Link) -> None:
+    op = {"key": "k1", "action": "search", "object_class": "user", "page": {"size": True}}
+    declined = only(link.agent.receive(link.forge_batch(operations=[op])))
+    assert isinstance(declined, BatchDeclined)
+    assert "'size' has the wrong type" in declined.detail
+
+
+def test_a_welcome_with_a_zero_window_closes_with_4000(make_link: MakeLink) -> None:
+    link = make_link(relay_limits=Limits(window=0))
+    link.agent.start()
+    link.to_relay()
+    link.relay.challenge(link.agent_key.public_key())
+    link.to_agent()
+    link.to_relay()
+    events = link.to_agent()
+    closing = closed_with(events, 4000)
+    assert closing.reason == "welcome: limits must be positive"
