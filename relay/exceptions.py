@@ -45,7 +45,8 @@ class DeliveryError(RelayError):
 
 
 class DeliveryTimeout(DeliveryError):
-    """No result arrived within the caller's timeout; the batch is withdrawn."""
+    """No result arrived within the caller's timeout. A batch still queued is withdrawn; one
+    already sent may yet run on the agent, so resend it with the same idempotency keys."""
 
 
 class AgentUnavailable(DeliveryError):

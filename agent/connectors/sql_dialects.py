@@ -2,7 +2,7 @@
 
 SQL text differs in small ways (identifier quotes, how a generated key comes back, paging),
 ODBC drivers need a few connection keywords to behave, and each database reports failures
-with its own SQLSTATEs and wording. All of that lives here so that ``sql.py`` builds one
+with its own SQLSTATEs and wording. All of that lives here so that the connector builds one
 kind of statement and raises one kind of error whatever the database.
 
 Identifiers reaching these functions come from the administrator's settings or from the

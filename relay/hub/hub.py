@@ -47,28 +47,34 @@ class Hub:
         """
         if not operations:
             raise ValueError("a batch needs at least one operation")
+        batch: PendingBatch | None = None
+        link: AgentLink | None = None
         try:
-            record = await self.store.get_agent(agent)
-        except StoreError as exc:
-            raise DeliveryError(f"cannot look up agent {agent!r}: {exc}") from exc
-        if record is None:
-            raise AgentUnavailable(f"no agent named {agent!r}")
-        if record.revoked_at is not None:
-            raise AgentUnavailable(f"agent {agent!r} is revoked")
-        link = self.link(agent)
-        batch = PendingBatch(uuid.uuid4().hex, connector, operations)
-        link.submit(batch)
-        await link.pump()
-        try:
-            results = await asyncio.wait_for(asyncio.shield(batch.future), timeout)
+            async with asyncio.timeout(timeout):
+                try:
+                    record = await self.store.get_agent(agent)
+                except StoreError as exc:
+                    raise DeliveryError(f"cannot look up agent {agent!r}: {exc}") from exc
+                if record is None:
+                    raise AgentUnavailable(f"no agent named {agent!r}")
+                if record.revoked_at is not None:
+                    raise AgentUnavailable(f"agent {agent!r} is revoked")
+                link = self.link(agent)
+                batch = PendingBatch(uuid.uuid4().hex, connector, operations)
+                link.submit(batch)
+                await link.pump()
+                return await batch.future
         except TimeoutError as exc:
-            link.withdraw(batch)
-            batch.future.cancel()
+            state = "connected" if link is not None and link.connection else "not connected"
             raise DeliveryTimeout(
-                f"no results from agent {agent!r} within {timeout} s "
-                f"({'connected' if link.connection else 'not connected'})"
+                f"no results from agent {agent!r} within {timeout} s ({state})"
             ) from exc
-        return results
+        finally:
+            # Timed out or cancelled: a batch still queued is dropped; one already with the
+            # agent runs there, and its late results are ignored.
+            if batch is not None and link is not None:
+                link.withdraw(batch)
+                batch.future.cancel()
 
     def attach(self, agent: str, connection: Sender) -> Sender | None:
         """Make ``connection`` the agent's current one; returns the one it replaces."""

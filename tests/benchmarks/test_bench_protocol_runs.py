@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).with_name("bench_protocol.py")
 
 
+@pytest.mark.timeout(300)
 def test_quick_benchmark_prints_every_figure_beside_its_baseline() -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
@@ -117,3 +118,27 @@ async def test_hub_refuses_what_it_cannot_deliver_and_keeps_serving(
         await relay.hub.send("branch", "hr", too_many, timeout=30)
     results = await relay.hub.send("branch", "hr", creates("ok", 2), timeout=30)
     assert all(r.ok for r in results)
+
+
+async def test_a_cancelled_send_is_withdrawn_and_never_delivered(
+    relay, make_agent, sqlite_odbc_database
+):
+    _users_table(sqlite_odbc_database.path)
+    agent = await make_agent("branch")
+    agent.add_connector("hr", **sql_settings(sqlite_odbc_database))
+    sending = asyncio.create_task(relay.hub.send("branch", "hr", creates("gone", 3)))
+    link = relay.hub.link("branch")
+    async with asyncio.timeout(10):
+        while not link.queue:  # noqa: ASYNC110 - no event marks the end of the store lookup
+            await asyncio.sleep(0.01)
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    assert not link.queue
+
+    await agent.start()
+    await agent.wait_for("connected")
+    results = await relay.hub.send("branch", "hr", creates("kept", 1, start=50), timeout=30)
+    assert all(r.ok for r in results)
+    with sqlite3.connect(sqlite_odbc_database.path) as db:
+        assert [r[0] for r in db.execute("SELECT id FROM users")] == ["u50"]

@@ -17,13 +17,11 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from relay.app import SIGNING_KEY_FILE
-from shared.connector import USER, Action, Operation
 from shared.protocol import signing
-from shared.protocol.agent import AgentProtocol
 from shared.protocol.messages import CloseCode, MessageType
 from shared.protocol.relay import RelayProtocol
-from tests.e2e.harness import free_port
 from tests.e2e.test_batches import _users_table, creates, sql_settings
+from tests.servers.ports import free_port
 
 
 async def _closed_with(ws) -> tuple[int | None, str | None]:
@@ -247,12 +245,6 @@ async def test_expired_batch_is_refused_without_running(relay, make_agent, sqlit
 
     with sqlite3.connect(sqlite_odbc_database.path) as db:
         assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 0
-
-
-def test_agent_protocol_is_usable_from_tests():
-    # Guards the import above: AgentProtocol is the reference client other tests build on.
-    assert AgentProtocol.__name__ == "AgentProtocol"
-    assert Operation("k", Action.TEST, USER).as_wire()["action"] == "test"
 
 
 async def test_agent_sockets_never_negotiate_compression(relay):

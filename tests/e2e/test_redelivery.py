@@ -8,13 +8,24 @@ import sqlite3
 
 import pytest
 
-from relay.exceptions import DeliveryError
+from relay.exceptions import AgentUnavailable
+from relay.hub.hub import Hub
 from tests.e2e.test_batches import _users_table, creates, sql_settings
 
 
 def _rows(path) -> list[tuple[str, str]]:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT id, user_name FROM users ORDER BY id").fetchall()
+
+
+async def _queued(hub: Hub, agent: str) -> int:
+    """Wait until a batch for ``agent`` is queued; Hub.send first looks the agent up in the
+    store (in a thread), so a single yield to the loop is not enough."""
+    async with asyncio.timeout(10):
+        # Polled: the hub sets no event when it queues a batch, so there is none to await.
+        while not hub.link(agent).queue:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    return len(hub.link(agent).queue)
 
 
 async def test_agent_killed_after_running_a_batch_before_answering(
@@ -85,7 +96,8 @@ async def test_batches_wait_for_an_offline_agent_and_are_delivered_on_connect(
     agent = await make_agent("late")
     agent.add_connector("hr", **sql_settings(sqlite_odbc_database))
     sending = asyncio.create_task(relay.hub.send("late", "hr", creates("w", 5), timeout=60))
-    await asyncio.sleep(0)  # let the batch queue before the agent exists
+    assert await _queued(relay.hub, "late") == 1  # queued before the agent exists
+    assert not sending.done()
     await agent.start()
     results = await sending
     assert all(r.ok for r in results)
@@ -94,12 +106,11 @@ async def test_batches_wait_for_an_offline_agent_and_are_delivered_on_connect(
 async def test_relay_shutdown_fails_waiting_callers_instead_of_hanging(relay, make_agent):
     await make_agent("never-started")
     sending = asyncio.create_task(relay.hub.send("never-started", "hr", creates("s", 1)))
-    await asyncio.sleep(0)
+    assert await _queued(relay.hub, "never-started") == 1
     await relay.stop()
-    # Whether the batch was already queued (AgentUnavailable) or still being looked up in
-    # the closing store, the caller gets a delivery error, not a hang.
-    with pytest.raises(DeliveryError):
-        await sending
+    with pytest.raises(AgentUnavailable):
+        async with asyncio.timeout(10):
+            await sending
 
 
 async def test_sigterm_drains_and_hands_back_unfinished_work(

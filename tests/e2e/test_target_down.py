@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pyodbc
 
 from shared.exceptions import ErrorClass
@@ -9,7 +11,7 @@ from tests.e2e.test_batches import creates
 
 
 def _create_table(connection_string: str) -> None:
-    with pyodbc.connect(connection_string, autocommit=True) as db:
+    with contextlib.closing(pyodbc.connect(connection_string, autocommit=True)) as db:
         db.execute(
             "CREATE TABLE users (id text PRIMARY KEY, user_name text UNIQUE NOT NULL,"
             " display_name text)"
@@ -50,7 +52,7 @@ async def test_database_down_gives_retryable_errors_and_recovers(
     # The same keys again once the database is back: they were not journaled as done.
     results = await relay.hub.send("onprem", "erp", creates("b", 3, start=10), timeout=60)
     assert all(r.ok and not r.replayed for r in results)
-    with pyodbc.connect(postgres_database.odbc_connection_string) as db:
+    with contextlib.closing(pyodbc.connect(postgres_database.odbc_connection_string)) as db:
         assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 6
     await agent.terminate()
     assert "hunter2-secret" not in agent.output(lines=len(agent.lines))

@@ -1,0 +1,103 @@
+"""A mapped column of the users table, and the conversion of its values both ways.
+
+Attribute values arrive as JSON scalars; each is checked against its column and turned into
+what pyodbc binds as a ``?`` parameter. Values read back are turned into what JSON carries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import decimal
+from dataclasses import dataclass
+from typing import Any
+
+from shared.connector import AttributeType, Scalar
+from shared.exceptions import InvalidDataError
+
+_INT64 = range(-(2**63), 2**63)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Column:
+    """One mapped column; compared by identity, which keeps rows keyed by column cheap in
+    batches of thousands (a table builds each of its columns once)."""
+
+    attribute: str
+    name: str
+    sql: str
+    type: AttributeType
+    required: bool
+
+
+def param(column: Column, value: Any) -> Any:
+    """Check one attribute value and convert it to what pyodbc binds for the column."""
+    if isinstance(value, list):
+        raise InvalidDataError(
+            f"attribute {column.attribute!r} holds one value, not a list",
+            attribute=column.attribute,
+        )
+    if isinstance(value, str):
+        return _text_param(column, value)
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        raise InvalidDataError(
+            f"attribute {column.attribute!r}: {value} does not fit in 64 bits",
+            attribute=column.attribute,
+        )
+    return value
+
+
+def check_text(column: Column, value: str) -> None:
+    # ODBC drivers cut strings at a NUL byte and pyodbc cannot encode lone surrogates: refuse
+    # both rather than store something other than what was sent.
+    if "\x00" in value:
+        raise InvalidDataError(
+            f"attribute {column.attribute!r} contains a NUL character", attribute=column.attribute
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidDataError(
+            f"attribute {column.attribute!r} is not valid Unicode", attribute=column.attribute
+        ) from exc
+
+
+def _text_param(column: Column, value: str) -> Any:
+    check_text(column, value)
+    if column.type is AttributeType.BINARY:
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise InvalidDataError(
+                f"attribute {column.attribute!r} must be base64", attribute=column.attribute
+            ) from exc
+    if column.type is AttributeType.INTEGER:
+        # SQLite would store the text as is in an integer column.
+        try:
+            return int(value)
+        except ValueError as exc:
+            raise InvalidDataError(
+                f"attribute {column.attribute!r} must be an integer", attribute=column.attribute
+            ) from exc
+    return value
+
+
+def wire(value: Any) -> Scalar:
+    """A value read from the database as JSON can carry it."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, decimal.Decimal):
+        # DECIMAL and NUMERIC columns arrive as Decimal on PostgreSQL and MariaDB: text keeps
+        # every digit, where a float would round.
+        return str(value)
+    return str(value)
+
+
+def anchor_of(value: Any) -> str:
+    """The anchor of the row whose key column holds ``value``."""
+    return str(wire(value))
