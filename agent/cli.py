@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
 
 from agent import registration, runner
+from agent.connectors import registry
 from agent.settings import CONFIG_FILE, KEY_FILE, STATE_FILE, AgentSettings
 from agent.state import AgentState
-from shared.paths import Paths
+from shared.cli import add_folder_options, paths_from, when
 from shared.protocol import signing
 
 
@@ -19,9 +19,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     commands = agent.add_subparsers(dest="agent_command", required=True, metavar="COMMAND")
 
     def with_dirs(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--config-dir", help="folder of agent.toml (default: platform's)")
-        parser.add_argument("--data-dir", help="folder of keys and journal (default: platform's)")
-        return parser
+        return add_folder_options(parser, "agent.toml")
 
     reg = with_dirs(commands.add_parser("register", help="register with a relay using a token"))
     reg.add_argument("--relay", required=True, help="relay base URL: http(s):// or ws(s)://")
@@ -39,14 +37,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     ).set_defaults(handler=_status)
 
 
-def _paths(args: argparse.Namespace) -> Paths:
-    paths = Paths.resolve(config_dir=args.config_dir, data_dir=args.data_dir)
-    paths.ensure()
-    return paths
-
-
 def _register(args: argparse.Namespace) -> int:
-    paths = _paths(args)
+    paths = paths_from(args)
     done = asyncio.run(
         registration.register(
             args.relay,
@@ -65,17 +57,13 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    paths = _paths(args)
+    paths = paths_from(args)
     asyncio.run(runner.run(paths.config_dir, paths.data_dir))
     return 0
 
 
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _status(args: argparse.Namespace) -> int:
-    paths = _paths(args)
+    paths = paths_from(args, create=False)
     config = paths.config_dir / CONFIG_FILE
     if not config.exists() or not (paths.data_dir / KEY_FILE).exists():
         print(f"not registered (no {config}); run 'hatchway agent register'")
@@ -91,7 +79,7 @@ def _status(args: argparse.Namespace) -> int:
     if state is None:
         print("state:      never run")
     else:
-        line = f"state:      {state.state} since {_when(state.since)} (pid {state.pid})"
+        line = f"state:      {state.state} since {when(state.since)} UTC (pid {state.pid})"
         print(line + (f"; last error: {state.last_error}" if state.last_error else ""))
     if settings.connectors:
         print("connectors:")
@@ -99,5 +87,6 @@ def _status(args: argparse.Namespace) -> int:
             print(f"  {item.name:<20} {item.type}")
     else:
         print(f"connectors: none; add [connectors.NAME] tables to {config}")
+    print(f"installed connector types: {', '.join(registry.available()) or 'none'}")
     sys.stdout.flush()
     return 0 if state is not None and state.state == "connected" else 1

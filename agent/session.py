@@ -200,7 +200,8 @@ class AgentSession:
     ) -> None:
         """On shutdown: ask for no more work, let batches in flight answer, then close."""
         await stop.wait()
-        log.info("draining", in_flight=len(self.batches))
+        log.info("draining", batches=len(self.batches), operations=self.executor.busy)
+        self._record("draining", protocol.session)
         protocol.drain()
         with contextlib.suppress(ConnectionClosed):
             await self._flush(ws, protocol)

@@ -13,13 +13,13 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from agent import cli as agent_cli
 from relay import app as relay_app
 from relay.settings import RelaySettings, parse_listen
 from relay.store.sqlite import SqliteStore
 from shared import __version__, logs
+from shared.cli import add_folder_options, paths_from, when
 from shared.exceptions import HatchwayError, SettingsError
 from shared.paths import Paths
 from shared.protocol.messages import valid_name
@@ -33,12 +33,6 @@ def parse_duration(text: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 1h or 7d")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,13 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     def with_dirs(
         p: argparse.ArgumentParser, default: str | None = None
     ) -> argparse.ArgumentParser:
-        p.add_argument(
-            "--config-dir", default=default, help="folder of relay.toml (default: platform's)"
-        )
-        p.add_argument(
-            "--data-dir", default=default, help="folder of the store and keys (default: platform's)"
-        )
-        return p
+        return add_folder_options(p, "relay.toml", default=default)
 
     serve = with_dirs(rsub.add_parser("serve", help="run the relay"))
     serve.add_argument(
@@ -100,14 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _paths(args: argparse.Namespace) -> Paths:
-    paths = Paths.resolve(config_dir=args.config_dir, data_dir=args.data_dir)
-    paths.ensure()
-    return paths
-
-
 def _serve(args: argparse.Namespace) -> int:
-    paths = _paths(args)
+    paths = paths_from(args)
     settings = RelaySettings.load(paths.config_dir / "relay.toml")
     if args.listen:
         try:
@@ -144,7 +126,7 @@ def _token_create(args: argparse.Namespace) -> int:
         )
 
     async def go() -> int:
-        store = await _with_store(_paths(args))
+        store = await _with_store(paths_from(args))
         try:
             existing = await store.get_agent(args.name)
             if existing is not None and existing.revoked_at is None:
@@ -157,7 +139,7 @@ def _token_create(args: argparse.Namespace) -> int:
             await store.close()
         print(token)
         print(
-            f"one-time token for agent {args.name!r}, valid until {_when(record.expires_at)} UTC",
+            f"one-time token for agent {args.name!r}, valid until {when(record.expires_at)} UTC",
             file=sys.stderr,
         )
         return 0
@@ -167,14 +149,14 @@ def _token_create(args: argparse.Namespace) -> int:
 
 def _token_list(args: argparse.Namespace) -> int:
     async def go() -> int:
-        store = await _with_store(_paths(args))
+        store = await _with_store(paths_from(args))
         try:
             tokens = await store.list_tokens()
         finally:
             await store.close()
         print(f"{'ID':<14}{'AGENT':<24}{'EXPIRES (UTC)':<22}USED")
         for t in tokens:
-            print(f"{t.id:<14}{t.agent_name:<24}{_when(t.expires_at):<22}{_when(t.used_at)}")
+            print(f"{t.id:<14}{t.agent_name:<24}{when(t.expires_at):<22}{when(t.used_at)}")
         return 0
 
     return asyncio.run(go())
@@ -182,7 +164,7 @@ def _token_list(args: argparse.Namespace) -> int:
 
 def _agents(args: argparse.Namespace) -> int:
     async def go() -> int:
-        store = await _with_store(_paths(args))
+        store = await _with_store(paths_from(args))
         try:
             agents = await store.list_agents()
         finally:
@@ -195,7 +177,7 @@ def _agents(args: argparse.Namespace) -> int:
                 "revoked": a.revoked_at,
             }.get(a.state, a.registered_at)
             connectors = ",".join(f"{c['name']}({c['type']})" for c in a.connectors) or "-"
-            print(f"{a.name:<24}{a.state:<14}{_when(since):<22}{a.software or '-':<24}{connectors}")
+            print(f"{a.name:<24}{a.state:<14}{when(since):<22}{a.software or '-':<24}{connectors}")
         return 0
 
     return asyncio.run(go())
@@ -203,12 +185,12 @@ def _agents(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     async def go() -> int:
-        store = await _with_store(_paths(args))
+        store = await _with_store(paths_from(args))
         try:
             record = await store.revoke_agent(args.name)
         finally:
             await store.close()
-        print(f"agent {record.name!r} revoked at {_when(record.revoked_at)} UTC")
+        print(f"agent {record.name!r} revoked at {when(record.revoked_at)} UTC")
         return 0
 
     return asyncio.run(go())

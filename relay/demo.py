@@ -97,7 +97,6 @@ async def run(*, once: bool, workdir: str | None = None) -> int:
         )
         base.mkdir(parents=True, exist_ok=True)
         return await _run(base, once=once)
-    return 1
 
 
 async def _run(base: Path, *, once: bool) -> int:

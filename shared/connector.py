@@ -160,9 +160,6 @@ class ObjectClassInfo:
     naming_attribute: str
     attributes: tuple[AttributeInfo, ...]
 
-    def attribute(self, name: str) -> AttributeInfo | None:
-        return next((a for a in self.attributes if a.name == name), None)
-
     def as_wire(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -117,15 +117,3 @@ class InvalidDataError(ConnectorError):
 
 class AuthenticationError(ConnectorError):
     error_class = ErrorClass.AUTHENTICATION
-
-
-ERRORS_BY_CLASS: dict[ErrorClass, type[ConnectorError]] = {
-    ErrorClass.UNAVAILABLE: UnavailableError,
-    ErrorClass.TIMEOUT: OperationTimeoutError,
-    ErrorClass.THROTTLED: ThrottledError,
-    ErrorClass.CONFLICT: ConflictError,
-    ErrorClass.NOT_FOUND: NotFoundError,
-    ErrorClass.INVALID_DATA: InvalidDataError,
-    ErrorClass.AUTHENTICATION: AuthenticationError,
-    ErrorClass.INTERNAL: ConnectorError,
-}

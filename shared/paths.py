@@ -29,7 +29,6 @@ def _site_mode() -> bool:
 class Paths:
     config_dir: Path
     data_dir: Path
-    log_dir: Path
 
     @classmethod
     def resolve(
@@ -40,21 +39,20 @@ class Paths:
         if sys.platform.startswith("linux") and site:
             default_config = Path("/etc") / APP
             default_data = Path("/var/lib") / APP
-            default_log = Path("/var/log") / APP
         elif site:
             default_config = Path(platformdirs.site_config_dir(APP, appauthor=False))
             default_data = Path(platformdirs.site_data_dir(APP, appauthor=False))
-            default_log = default_data / "logs"
         else:
             default_config = Path(platformdirs.user_config_dir(APP, appauthor=False))
             default_data = Path(platformdirs.user_data_dir(APP, appauthor=False))
-            default_log = Path(platformdirs.user_log_dir(APP, appauthor=False))
         config = config_dir or os.environ.get("HATCHWAY_CONFIG_DIR") or default_config
         data = data_dir or os.environ.get("HATCHWAY_DATA_DIR") or default_data
-        return cls(config_dir=Path(config), data_dir=Path(data), log_dir=default_log)
+        return cls(config_dir=Path(config), data_dir=Path(data))
 
     def ensure(self) -> None:
-        """Create the folders; the data folder holds keys, so only its owner may enter."""
+        """Create missing folders. A data folder created here will hold keys, so only its
+        owner may enter it; an existing folder keeps the permissions its owner gave it."""
         self.config_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.data_dir, 0o700)
+        if not self.data_dir.exists():
+            self.data_dir.mkdir(parents=True)
+            os.chmod(self.data_dir, 0o700)  # not mkdir's mode, which the umask filters

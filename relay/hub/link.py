@@ -13,10 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import structlog
+
 from relay.exceptions import BatchRefusedError, DeliveryError
 from shared.connector import Operation, OperationResult
 from shared.protocol.messages import RefusalReason
 from shared.protocol.relay import RelayProtocol
+
+log = structlog.get_logger("relay.hub")
 
 
 class Sender(Protocol):
@@ -47,10 +51,6 @@ class AgentLink:
         self.queue: collections.deque[PendingBatch] = collections.deque()
         self.sent: dict[str, PendingBatch] = {}
         self.connected = asyncio.Event()
-
-    @property
-    def in_flight(self) -> int:
-        return len(self.sent)
 
     def attach(self, connection: Sender) -> None:
         self.connection = connection
@@ -111,6 +111,8 @@ class AgentLink:
                 batch.future.set_exception(DeliveryError(str(exc)))
                 continue
             batch.deliveries += 1
+            if batch.deliveries > 1:
+                log.info("batch redelivered", batch=batch.id, deliveries=batch.deliveries)
             self.sent[batch.id] = batch
             frames.extend(conn.protocol.data_to_send())
         if frames:

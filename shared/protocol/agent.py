@@ -59,9 +59,6 @@ class NonceCache:
         self._clock = clock
         self._skew = skew
 
-    def __len__(self) -> int:
-        return len(self._seen)
-
     def add(self, nonce: str, expires: float) -> bool:
         """Remember a nonce; False if it was already seen."""
         horizon = self._clock() - self._skew

@@ -35,7 +35,6 @@ def test_site_mode_on_linux_uses_the_system_folders(
 
     assert paths.config_dir == Path("/etc/hatchway")
     assert paths.data_dir == Path("/var/lib/hatchway")
-    assert paths.log_dir == Path("/var/log/hatchway")
 
 
 @pytest.mark.parametrize("site", ["0", ""])
@@ -48,8 +47,7 @@ def test_user_mode_uses_the_user_folders(
 
     assert paths.config_dir == Path(platformdirs.user_config_dir("hatchway", appauthor=False))
     assert paths.data_dir == Path(platformdirs.user_data_dir("hatchway", appauthor=False))
-    assert paths.log_dir == Path(platformdirs.user_log_dir("hatchway", appauthor=False))
-    for folder in (paths.config_dir, paths.data_dir, paths.log_dir):
+    for folder in (paths.config_dir, paths.data_dir):
         assert home in folder.parents
         assert folder.name in ("hatchway", "log", "logs")
 
