@@ -28,6 +28,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     reg.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     reg.add_argument("--ca-file", help="PEM CA to verify an https relay with (default: system)")
+    reg.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow a plain http relay beyond loopback (test networks only)",
+    )
     reg.set_defaults(handler=_register)
     with_dirs(commands.add_parser("run", help="connect to the relay and serve")).set_defaults(
         handler=_run
@@ -47,6 +52,7 @@ def _register(args: argparse.Namespace) -> int:
             data_dir=paths.data_dir,
             timeout=args.timeout,
             ca_file=args.ca_file,
+            allow_insecure=args.allow_insecure,
         )
     )
     print(f"registered as agent {done.name!r}")

@@ -29,6 +29,7 @@ from shared.connector import (
     OperationError,
     OperationResult,
     Page,
+    Schema,
 )
 from shared.exceptions import ConnectorError, ErrorClass
 
@@ -37,10 +38,18 @@ log = structlog.get_logger("agent.executor")
 
 class Executor:
     def __init__(
-        self, connectors: Mapping[str, Connector], journal: Journal, *, concurrency: int = 4
+        self,
+        connectors: Mapping[str, Connector],
+        journal: Journal,
+        *,
+        concurrency: int = 4,
+        operation_timeout: float | None = 300.0,
     ) -> None:
         self.connectors = connectors
         self.journal = journal
+        #: Seconds a connector may take for one batch (default 300) before its operations
+        #: are answered with a timeout error; they stay in doubt and may be redelivered.
+        self.operation_timeout = operation_timeout
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Future[OperationResult]] = {}
 
@@ -106,11 +115,8 @@ class Executor:
             to_run = fresh + in_doubt
             async with self._slots:
                 results = await self._apply(connector, to_run)
-            doubtful = {op.key for op in in_doubt}
-            settled = [
-                await self._settle(connector, op, result) if op.key in doubtful else result
-                for op, result in zip(to_run, results, strict=True)
-            ]
+                doubtful = {op.key for op in in_doubt}
+                settled = await self._settle_all(connector, to_run, results, doubtful)
             try:
                 await self.journal.finish([r for r in settled if _is_final(r)])
             except JournalError:
@@ -124,7 +130,14 @@ class Executor:
         self, connector: Connector, operations: list[Operation]
     ) -> list[OperationResult]:
         try:
-            results = await connector.apply(operations)
+            async with asyncio.timeout(self.operation_timeout):
+                results = await connector.apply(operations)
+        except TimeoutError:
+            log.warning("connector did not answer in time", seconds=self.operation_timeout)
+            error = OperationError(
+                ErrorClass.TIMEOUT, f"connector did not answer within {self.operation_timeout} s"
+            )
+            return [OperationResult(op.key, error=error) for op in operations]
         except ConnectorError as exc:
             error = OperationError.from_exception(exc)
             return [OperationResult(op.key, error=error) for op in operations]
@@ -140,37 +153,56 @@ class Executor:
             return [OperationResult(op.key, error=error) for op in operations]
         return results
 
-    async def _settle(
-        self, connector: Connector, op: Operation, result: OperationResult
-    ) -> OperationResult:
-        """Interpret the re-run of an operation that may already have happened."""
-        if result.error is None:
-            return result
-        kind = result.error.error_class
-        if op.action is Action.DELETE and kind is ErrorClass.NOT_FOUND:
-            return OperationResult(op.key, anchor=op.anchor)
-        if op.action is Action.CREATE and kind is ErrorClass.CONFLICT:
-            anchor = await _match(connector, op)
-            if anchor is not None:
-                return OperationResult(op.key, anchor=anchor)
-        return result
+    async def _settle_all(
+        self,
+        connector: Connector,
+        operations: list[Operation],
+        results: list[OperationResult],
+        doubtful: set[str],
+    ) -> list[OperationResult]:
+        """Interpret the re-runs of operations that may already have happened: a delete
+        that finds nothing is done; a create that conflicts is matched by its naming
+        attribute. The schema is read once, and only if a create needs matching."""
+        settled: list[OperationResult] = []
+        schema: Schema | None = None
+        for op, result in zip(operations, results, strict=True):
+            kind = result.error.error_class if result.error is not None else None
+            if op.key not in doubtful or kind is None:
+                settled.append(result)
+            elif op.action is Action.DELETE and kind is ErrorClass.NOT_FOUND:
+                settled.append(OperationResult(op.key, anchor=op.anchor))
+            elif op.action is Action.CREATE and kind is ErrorClass.CONFLICT:
+                schema = schema or await _schema(connector)
+                anchor = None if schema is None else await _match(connector, schema, op)
+                settled.append(result if anchor is None else OperationResult(op.key, anchor=anchor))
+            else:
+                settled.append(result)
+        return settled
 
 
-async def _match(connector: Connector, op: Operation) -> str | None:
-    """Find the object an interrupted create made, by its naming attribute."""
+async def _schema(connector: Connector) -> Schema | None:
     try:
-        schema = await connector.schema()
-        info = schema.object_class(op.object_class)
-        if info is None:
-            return None
-        value = (op.attributes or {}).get(info.naming_attribute)
-        if value is None or isinstance(value, list):
-            return None
+        return await connector.schema()
+    except Exception as exc:
+        # Without a schema nothing can be matched; the conflicts are reported as they are.
+        log.exception("could not read the schema to match in-doubt creates", error=repr(exc))
+        return None
+
+
+async def _match(connector: Connector, schema: Schema, op: Operation) -> str | None:
+    """Find the object an interrupted create made, by its naming attribute."""
+    info = schema.object_class(op.object_class)
+    if info is None:
+        return None
+    value = (op.attributes or {}).get(info.naming_attribute)
+    if value is None or isinstance(value, list):
+        return None
+    try:
         found = await connector.search(
             op.object_class, Equals(info.naming_attribute, value), Page(size=2)
         )
-    except ConnectorError as exc:
-        log.warning("could not match an in-doubt create", key=op.key, error=str(exc))
+    except Exception as exc:
+        log.exception("could not match an in-doubt create", key=op.key, error=repr(exc))
         return None
     return found.objects[0].anchor if len(found.objects) == 1 else None
 

@@ -14,9 +14,16 @@ from pathlib import Path
 import aiohttp
 
 from agent.exceptions import RegistrationFailed
-from agent.settings import CONFIG_FILE, KEY_FILE, relay_urls, write_registration
+from agent.settings import (
+    CONFIG_FILE,
+    KEY_FILE,
+    insecure_remote,
+    relay_urls,
+    write_registration,
+)
 from shared import __version__
 from shared.protocol import signing
+from shared.settings import read_toml
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,7 @@ async def register(
     data_dir: Path,
     timeout: float = 30.0,
     ca_file: str | None = None,
+    allow_insecure: bool = False,
 ) -> Registered:
     """Register with ``relay``. ``timeout`` bounds the whole HTTP exchange, in seconds;
     ``ca_file`` verifies an ``https`` relay against that CA instead of the system's."""
@@ -41,6 +49,13 @@ async def register(
         _, register_url = relay_urls(relay)
     except ValueError as exc:
         raise RegistrationFailed("bad_request", str(exc)) from exc
+    if insecure_remote(relay) and not allow_insecure:
+        raise RegistrationFailed(
+            "insecure", f"{relay} is not encrypted; use https://, or --allow-insecure"
+        )
+    config_path = config_dir / CONFIG_FILE
+    if config_path.exists():
+        read_toml(config_path)  # a broken file must stop us before the token is spent
     key = signing.load_or_create_key_file(data_dir / KEY_FILE)
     body = {
         "token": token.strip(),
@@ -79,12 +94,12 @@ async def register(
         relay_key = signing.public_key_from_text(answer["relay_public_key"])
     except (KeyError, TypeError, ValueError) as exc:
         raise RegistrationFailed("bad_response", "the relay's answer lacks its key") from exc
-    config_path = config_dir / CONFIG_FILE
     write_registration(
         config_path,
         name=name,
         relay=relay,
         relay_public_key=signing.public_key_text(relay_key),
         ca_file=ca_file,
+        allow_insecure=allow_insecure,
     )
     return Registered(name, signing.fingerprint(relay_key), config_path)

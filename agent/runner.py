@@ -54,7 +54,12 @@ async def run(config_dir: Path, data_dir: Path, *, stop: asyncio.Event | None = 
         session = AgentSession(
             settings,
             key,
-            Executor(connectors, journal, concurrency=settings.concurrency),
+            Executor(
+                connectors,
+                journal,
+                concurrency=settings.concurrency,
+                operation_timeout=settings.operation_timeout,
+            ),
             [ConnectorInfo(name, c.type_name) for name, c in connectors.items()],
             state_path=data_dir / STATE_FILE,
         )

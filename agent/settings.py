@@ -17,8 +17,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from shared.exceptions import SettingsError
 from shared.protocol import signing
+from shared.protocol.messages import valid_name
 from shared.settings import Table, read_toml
 
 CONFIG_FILE = "agent.toml"
@@ -54,6 +57,24 @@ def relay_urls(base: str) -> tuple[str, str]:
     return ws, http
 
 
+def insecure_remote(base: str) -> bool:
+    """True for a plain ``http``/``ws`` relay beyond loopback: the registration token and
+    every batch would cross the network in the clear."""
+    parts = urlsplit(base.strip())
+    if parts.scheme not in ("http", "ws"):
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+INSECURE_HINT = "use https:// or wss://, or allow plain connections with allow_insecure = true"
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorSettings:
     """One ``[connectors.NAME]`` table; the connector type reads the rest itself."""
@@ -73,6 +94,9 @@ class AgentSettings:
     relay_public_key: str
     #: Batches executed at once; each connector bounds its own connections too.
     concurrency: int = 4
+    #: Seconds a connector may take for one batch before its operations are answered with
+    #: a retryable timeout error (a hung target must not hold the relay's window forever).
+    operation_timeout: float = 300.0
     #: Seconds to wait for the relay's websocket to open.
     open_timeout: float = 10.0
     #: Seconds between websocket pings; a pong missing for as long closes the socket.
@@ -84,6 +108,8 @@ class AgentSettings:
     #: A PEM file of CA certificates to verify the relay's TLS certificate with, instead
     #: of the system's.
     ca_file: str | None = None
+    #: Allow a plain http/ws relay beyond loopback (a test network; never across the internet).
+    allow_insecure: bool = False
     #: Days a journal entry is kept to answer redelivered operations.
     journal_retention_days: float = 7.0
     connectors: tuple[ConnectorSettings, ...] = ()
@@ -103,24 +129,31 @@ class AgentSettings:
             relay_urls(relay)
         except ValueError as exc:
             raise agent.error("relay", str(exc)) from exc
+        if insecure_remote(relay) and not agent.boolean("allow_insecure", False):
+            raise agent.error("relay", f"{relay!r} is not encrypted; {INSECURE_HINT}")
         key = agent.string("relay_public_key", required=True)
         try:
             signing.public_key_from_text(key)
         except ValueError as exc:
             raise agent.error("relay_public_key", str(exc)) from exc
+        name = agent.string("name", required=True)
+        if not valid_name(name):
+            raise agent.error("name", "an agent name is 1 to 100 letters, digits, '.', '_' or '-'")
         d = cls
         settings = cls(
-            name=agent.string("name", required=True),
+            name=name,
             relay=relay,
             relay_public_key=key,
             concurrency=agent.integer("concurrency", d.concurrency, minimum=1, maximum=256),
+            operation_timeout=agent.number("operation_timeout", d.operation_timeout, minimum=1),
             open_timeout=agent.number("open_timeout", d.open_timeout, minimum=0.1),
             ping_interval=agent.number("ping_interval", d.ping_interval, minimum=1),
             reconnect_max_delay=agent.number(
                 "reconnect_max_delay", d.reconnect_max_delay, minimum=0.1
             ),
             drain_timeout=agent.number("drain_timeout", d.drain_timeout, minimum=0),
-            ca_file=agent.optional_string("ca_file"),
+            ca_file=_ca_file(agent),
+            allow_insecure=agent.boolean("allow_insecure", False),
             journal_retention_days=agent.number(
                 "journal_retention_days", d.journal_retention_days, minimum=0.01
             ),
@@ -131,10 +164,21 @@ class AgentSettings:
         return settings
 
 
+def _ca_file(agent: Table) -> str | None:
+    path = agent.optional_string("ca_file")
+    if path is None:
+        return None
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise agent.error("ca_file", f"cannot load CA certificates from {path}: {exc}") from exc
+    return path
+
+
 def _connectors(root: Table) -> list[ConnectorSettings]:
     out = []
     for name, table in root.tables("connectors"):
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+        if not valid_name(name):
             raise SettingsError(
                 table.source, table.prefix, "a connector name uses letters, digits, '.', '_' or '-'"
             )
@@ -153,32 +197,52 @@ _EXAMPLE = """
 
 
 def write_registration(
-    path: Path, *, name: str, relay: str, relay_public_key: str, ca_file: str | None = None
+    path: Path,
+    *,
+    name: str,
+    relay: str,
+    relay_public_key: str,
+    ca_file: str | None = None,
+    allow_insecure: bool = False,
 ) -> None:
-    """Write the ``[agent]`` table, keeping every other table of an existing file.
-
-    Written to a temporary file and renamed, so a crash never leaves half a file.
+    """Write the registration into the ``[agent]`` table. Every other setting of an
+    existing file stays: the other keys of ``[agent]`` and every other table, comments
+    included. Written to a temporary file and renamed, so a crash never leaves half a file.
     """
-    table = (
-        "[agent]\n"
-        f"name = {_toml_string(name)}\n"
-        f"relay = {_toml_string(relay)}\n"
-        f"relay_public_key = {_toml_string(relay_public_key)}\n"
-    )
-    if ca_file is not None:
-        table += f"ca_file = {_toml_string(str(Path(ca_file).resolve()))}\n"
+    previous: dict[str, Any] = {}
+    rest = ""
     if path.exists():
+        previous = read_toml(path).get("agent", {})
         old = path.read_text(encoding="utf-8")
-        rest = re.sub(r"(?ms)^\[agent\][ \t]*$.*?(?=^\[|\Z)", "", old).strip()
-        text = table + ("\n" + rest + "\n" if rest else "")
-    else:
-        text = table + _EXAMPLE
+        rest = re.sub(r"(?ms)^[ \t]*\[[ \t]*agent[ \t]*\][^\n]*\n.*?(?=^[ \t]*\[|\Z)", "", old)
+    values: dict[str, Any] = {"name": name, "relay": relay, "relay_public_key": relay_public_key}
+    ca = str(Path(ca_file).resolve()) if ca_file is not None else previous.get("ca_file")
+    if ca is not None:
+        values["ca_file"] = ca
+    if allow_insecure:
+        values["allow_insecure"] = True
+    values.update((k, v) for k, v in previous.items() if k not in _REGISTRATION_KEYS)
+    lines = ["[agent]"] + [f"{key} = {_toml_value(path, key, v)}" for key, v in values.items()]
+    text = "\n".join(lines) + "\n" + ("\n" + rest.strip() + "\n" if rest.strip() else _EXAMPLE)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+_REGISTRATION_KEYS = ("name", "relay", "relay_public_key", "ca_file", "allow_insecure")
+
+
+def _toml_value(path: Path, key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    raise SettingsError(str(path), f"agent.{key}", "must be a string, number or boolean")
 
 
 def _toml_string(value: str) -> str:

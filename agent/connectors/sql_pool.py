@@ -10,10 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import pyodbc
+import structlog
 
 from shared.exceptions import AuthenticationError, ConnectorError, UnavailableError
 
 T = TypeVar("T")
+
+log = structlog.get_logger("agent.connectors.sql")
 
 
 class ConnectionPool:
@@ -44,8 +47,16 @@ class ConnectionPool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._run, work)
 
-    async def close(self) -> None:
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
+    async def close(self, *, timeout: float | None = 10.0) -> None:
+        """Stop the workers and close their connections. A worker stuck in a driver call
+        for longer than ``timeout`` seconds (default 10) is abandoned with its connection:
+        closing a connection under a running call could crash the driver."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True), timeout)
+        except TimeoutError:
+            log.warning("a SQL worker is stuck in a driver call; leaving it behind")
+            return
         with self._lock:
             connections, self._open = self._open, []
         for connection in connections:

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.settings import AgentSettings, relay_urls, write_registration
 from shared.exceptions import SettingsError
 from shared.protocol import signing
+from tests.pki import make_pki
 
 KEY = signing.public_key_text(Ed25519PrivateKey.generate().public_key())
 OTHER_KEY = signing.public_key_text(Ed25519PrivateKey.generate().public_key())
@@ -33,7 +34,7 @@ open_timeout = 2.5
 ping_interval = 5
 reconnect_max_delay = 30
 drain_timeout = 0
-ca_file = "/etc/hatchway/ca.pem"
+ca_file = "CA_FILE"
 journal_retention_days = 1.5
 
 [connectors.hr]
@@ -121,7 +122,8 @@ def test_relay_urls_refuses_other_schemes_and_garbage(base: str) -> None:
 
 
 def test_a_valid_file_with_two_connectors(tmp_path: Path) -> None:
-    settings = AgentSettings.load(write(tmp_path, VALID))
+    ca, _, _ = make_pki(tmp_path)
+    settings = AgentSettings.load(write(tmp_path, VALID.replace("CA_FILE", str(ca))))
 
     assert settings.name == "branch-office"
     assert settings.relay == "wss://relay.example.com:8443/hatchway"
@@ -131,7 +133,7 @@ def test_a_valid_file_with_two_connectors(tmp_path: Path) -> None:
     assert settings.ping_interval == 5.0
     assert settings.reconnect_max_delay == 30.0
     assert settings.drain_timeout == 0.0
-    assert settings.ca_file == "/etc/hatchway/ca.pem"
+    assert settings.ca_file == str(tmp_path / "ca.pem")
     assert settings.journal_retention_days == 1.5
     assert [(c.name, c.type) for c in settings.connectors] == [
         ("hr", "sql"),
@@ -270,7 +272,7 @@ def test_write_registration_keeps_the_connectors_of_an_existing_file(tmp_path: P
     assert settings.name == "new-name"
     assert settings.relay == "http://127.0.0.1:8080"
     assert settings.relay_public_key == OTHER_KEY
-    assert settings.concurrency == 4  # the old [agent] table is replaced as a whole
+    assert settings.concurrency == 2  # the administrator's own settings survive
     assert {c.name: dict(c.table) for c in settings.connectors} == {
         "hr": {
             "type": "sql",
@@ -299,7 +301,50 @@ def test_write_registration_twice_keeps_one_agent_table(tmp_path: Path) -> None:
 
 def test_write_registration_escapes_quotes_and_backslashes(tmp_path: Path) -> None:
     path = tmp_path / "agent.toml"
-    write_registration(
-        path, name='we"ird\\name', relay="https://r.example.com", relay_public_key=KEY
-    )
-    assert AgentSettings.load(path).name == 'we"ird\\name'
+    relay = 'https://r.example.com/we"ird\\path'
+    write_registration(path, name="plain", relay=relay, relay_public_key=KEY)
+    assert AgentSettings.load(path).relay == relay
+
+
+def test_a_ca_file_that_cannot_be_loaded_is_refused(tmp_path: Path) -> None:
+    message = load_error(tmp_path, AGENT_TABLE + f'ca_file = "{tmp_path / "missing.pem"}"\n')
+    assert "agent.ca_file: cannot load CA certificates" in message
+
+
+def test_an_agent_name_outside_the_safe_alphabet_is_refused(tmp_path: Path) -> None:
+    message = load_error(tmp_path, AGENT_TABLE.replace("branch-office", "branch office"))
+    assert "agent.name: an agent name is 1 to 100 letters" in message
+
+
+def test_write_registration_survives_a_commented_agent_header(tmp_path: Path) -> None:
+    path = write(tmp_path, AGENT_TABLE.replace("[agent]", "[agent]  # set by register"))
+    write_registration(path, name="again", relay="http://127.0.0.1:1", relay_public_key=OTHER_KEY)
+    assert path.read_text(encoding="utf-8").count("[agent]") == 1
+    assert AgentSettings.load(path).name == "again"
+
+
+@pytest.mark.parametrize(
+    ("relay", "refused"),
+    [
+        ("http://relay.example.com", True),
+        ("ws://10.1.2.3:8080", True),
+        ("https://relay.example.com", False),
+        ("wss://relay.example.com", False),
+        ("http://127.0.0.1:8080", False),
+        ("ws://[::1]:8080", False),
+        ("http://localhost:8080", False),
+    ],
+)
+def test_plain_relays_beyond_loopback_need_allow_insecure(
+    tmp_path: Path, relay: str, refused: bool
+) -> None:
+    text = AGENT_TABLE.replace("https://relay.example.com", relay)
+    assert relay in text
+    if refused:
+        message = load_error(tmp_path, text)
+        assert "agent.relay" in message
+        assert "not encrypted" in message
+        allowed = AgentSettings.load(write(tmp_path, text + "allow_insecure = true\n"))
+        assert allowed.allow_insecure
+    else:
+        assert AgentSettings.load(write(tmp_path, text)).relay == relay

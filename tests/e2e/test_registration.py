@@ -153,3 +153,17 @@ async def test_revoked_agent_is_disconnected_and_cannot_come_back(relay, make_ag
     await agent.start()  # a restart is refused at the handshake now
     assert await agent.wait_exit() != 0
     assert "has been revoked" in agent.output()
+
+
+async def test_plain_http_beyond_loopback_is_refused_before_the_token_is_sent(tmp_path):
+    with pytest.raises(RegistrationFailed) as caught:
+        await register(
+            "http://relay.example.com",
+            "hwt_secret",
+            config_dir=tmp_path / "c",
+            data_dir=tmp_path / "d",
+        )
+    assert caught.value.code == "insecure"
+    assert "--allow-insecure" in caught.value.detail
+    assert not (tmp_path / "c").exists()
+    assert not (tmp_path / "d" / KEY_FILE).exists()
