@@ -10,6 +10,7 @@ from agent import registration, runner
 from agent.connectors import registry
 from agent.settings import CONFIG_FILE, KEY_FILE, STATE_FILE, AgentSettings
 from agent.state import AgentState
+from shared import keyfile
 from shared.cli import add_folder_options, paths_from, when
 from shared.protocol import signing
 
@@ -75,7 +76,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"not registered (no {config}); run 'hatchway agent register'")
         return 3
     settings = AgentSettings.load(config)
-    key = signing.load_key_file(paths.data_dir / KEY_FILE)
+    key = keyfile.load_key_file(paths.data_dir / KEY_FILE)
     print(f"agent:      {settings.name}")
     print(f"relay:      {settings.relay}")
     print(f"agent key:  {signing.fingerprint(key.public_key())}")
@@ -84,6 +85,8 @@ def _status(args: argparse.Namespace) -> int:
     state = AgentState.read(paths.data_dir / STATE_FILE)
     if state is None:
         print("state:      never run")
+    elif state.state == "unknown":
+        print(f"state:      unknown ({state.last_error})")
     else:
         line = f"state:      {state.state} since {when(state.since)} UTC (pid {state.pid})"
         print(line + (f"; last error: {state.last_error}" if state.last_error else ""))

@@ -21,7 +21,7 @@ from agent.settings import (
     relay_urls,
     write_registration,
 )
-from shared import __version__
+from shared import __version__, keyfile
 from shared.protocol import signing
 from shared.settings import read_toml
 
@@ -56,7 +56,7 @@ async def register(
     config_path = config_dir / CONFIG_FILE
     if config_path.exists():
         read_toml(config_path)  # a broken file must stop us before the token is spent
-    key = signing.load_or_create_key_file(data_dir / KEY_FILE)
+    key = keyfile.load_or_create_key_file(data_dir / KEY_FILE)
     body = {
         "token": token.strip(),
         "public_key": signing.public_key_text(key.public_key()),

@@ -15,8 +15,8 @@ from agent.executor import Executor
 from agent.journal import Journal
 from agent.session import AgentSession
 from agent.settings import CONFIG_FILE, JOURNAL_FILE, KEY_FILE, STATE_FILE, AgentSettings
+from shared import keyfile
 from shared.connector import Connector
-from shared.protocol import signing
 from shared.protocol.events import ConnectorInfo
 
 log = structlog.get_logger("agent")
@@ -38,7 +38,7 @@ def build_connectors(settings: AgentSettings, source: Path) -> dict[str, Connect
 async def run(config_dir: Path, data_dir: Path, *, stop: asyncio.Event | None = None) -> None:
     config_path = config_dir / CONFIG_FILE
     settings = AgentSettings.load(config_path)
-    key = signing.load_key_file(data_dir / KEY_FILE)
+    key = keyfile.load_key_file(data_dir / KEY_FILE)
     connectors = build_connectors(settings, config_path)
     journal = Journal(data_dir / JOURNAL_FILE)
     journal.open()

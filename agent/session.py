@@ -62,6 +62,13 @@ class AgentSession:
         self._send_lock = asyncio.Lock()
 
     def _record(self, state: str, session: str | None = None, error: str | None = None) -> None:
+        """Leave the state for ``hatchway agent status``; failing to is no reason to stop."""
+        try:
+            self._write_state(state, session, error)
+        except OSError as exc:
+            log.warning("cannot write the state file", path=str(self.state_path), error=str(exc))
+
+    def _write_state(self, state: str, session: str | None, error: str | None) -> None:
         AgentState(
             pid=os.getpid(),
             state=state,

@@ -12,7 +12,8 @@ from pathlib import Path
 @dataclass(frozen=True, slots=True)
 class AgentState:
     pid: int
-    #: ``connecting``, ``connected``, ``draining`` or ``stopped``.
+    #: ``connecting``, ``connected``, ``draining`` or ``stopped``; ``unknown`` when the
+    #: file could not be read (``last_error`` says why).
     state: str
     relay: str
     since: float
@@ -29,11 +30,16 @@ class AgentState:
         """The recorded state, or None if there is none. A state left by a process that no
         longer runs reads as ``stopped``."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            state = cls(**data)
-        except (OSError, ValueError, TypeError):
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
-        if state.state != "stopped" and not _alive(state.pid):
+        except OSError as exc:
+            return cls(0, "unknown", "", 0.0, None, f"cannot read {path}: {exc.strerror}")
+        try:
+            state = cls(**json.loads(text))
+        except (ValueError, TypeError):
+            return cls(0, "unknown", "", 0.0, None, f"{path} is not a state file")
+        if state.state not in ("stopped", "unknown") and not _alive(state.pid):
             return cls(state.pid, "stopped", state.relay, state.since, None, "process not running")
         return state
 

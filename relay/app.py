@@ -17,6 +17,7 @@ from relay.hub.registration import register
 from relay.keys import HUB, RELAY_KEY, SETTINGS, SOCKETS, STORE
 from relay.settings import RelaySettings
 from relay.store.sqlite import SqliteStore
+from shared import keyfile
 from shared.protocol import signing
 from shared.protocol.messages import CloseCode
 
@@ -46,7 +47,7 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
 
     async def key_ctx(app: web.Application) -> AsyncIterator[None]:
         app[RELAY_KEY] = await asyncio.to_thread(
-            signing.load_or_create_key_file, data_dir / SIGNING_KEY_FILE
+            keyfile.load_or_create_key_file, data_dir / SIGNING_KEY_FILE
         )
         log.info("relay signing key", fingerprint=signing.fingerprint(app[RELAY_KEY].public_key()))
         yield

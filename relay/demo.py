@@ -20,11 +20,11 @@ from pathlib import Path
 from agent.registration import register
 from agent.settings import CONFIG_FILE
 from relay.app import STORE_FILE, start
+from relay.exceptions import DemoError
 from relay.keys import HUB
 from relay.settings import RelaySettings
 from relay.store.sqlite import SqliteStore
 from shared.connector import USER, Action, Delta, DeltaKind, Operation, OperationResult
-from shared.exceptions import HatchwayError
 
 PEOPLE = [
     ("adele.vance", "Adele Vance", "Sales"),
@@ -44,10 +44,6 @@ PEOPLE = [
     ("patti.fernandez", "Patti Fernandez", "Executive"),
     ("pradeep.gupta", "Pradeep Gupta", "Finance"),
 ]
-
-
-class DemoError(HatchwayError):
-    """The demo could not finish; the message says which step failed."""
 
 
 def _say(text: str) -> None:

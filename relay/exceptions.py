@@ -7,6 +7,7 @@
         ├── StoreError                 the store failed or its schema is not usable
         │   └── NotFound               a named record does not exist
         ├── RegistrationError          a registration token was refused; ``code`` says why
+        ├── DemoError                  ``hatchway demo`` could not finish a step
         └── DeliveryError              a batch did not reach a result
             ├── DeliveryTimeout        no result within the caller's timeout
             ├── AgentUnavailable       the agent is revoked or unknown
@@ -38,6 +39,10 @@ class RegistrationError(RelayError):
         self.code = code
         self.detail = detail
         super().__init__(f"{code}: {detail}")
+
+
+class DemoError(RelayError):
+    """The demo could not finish; the message says which step failed."""
 
 
 class DeliveryError(RelayError):

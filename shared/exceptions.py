@@ -5,6 +5,7 @@ not crash on a Hatchway failure catch that one class. The tree::
 
     HatchwayError
     ├── SettingsError              a settings file is missing, unreadable or invalid
+    ├── KeyFileError               a key file is missing, unreadable, too open or not Ed25519
     ├── ProtocolError              a frame broke the protocol; carries the close code
     │   └── SignatureError         a batch's signature, nonce or expiry did not verify
     └── ConnectorError             a connector operation failed; carries its ErrorClass
@@ -42,6 +43,10 @@ class SettingsError(HatchwayError):
         self.problem = problem
         where = f"{path}: {key}" if key else path
         super().__init__(f"{where}: {problem}")
+
+
+class KeyFileError(HatchwayError):
+    """A key file is missing, unreadable, readable by others, or not an Ed25519 key."""
 
 
 class ProtocolError(HatchwayError):

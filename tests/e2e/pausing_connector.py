@@ -21,19 +21,21 @@ from shared.connector import Operation, OperationResult
 
 class PausingSqlConnector(SqlConnector):
     type_name = "pausing-sql"
+    pause_file: Path
+    ran_file: Path
 
     @classmethod
     def from_settings(cls, name: str, settings: Mapping[str, Any], *, source: str) -> Self:
         rest = {k: v for k, v in settings.items() if k not in ("pause_file", "ran_file")}
         connector = super().from_settings(name, rest, source=source)
-        connector.pause_file = Path(settings["pause_file"])  # type: ignore[attr-defined]
-        connector.ran_file = Path(settings["ran_file"])  # type: ignore[attr-defined]
+        connector.pause_file = Path(settings["pause_file"])
+        connector.ran_file = Path(settings["ran_file"])
         return connector
 
     async def apply(self, operations: Sequence[Operation]) -> list[OperationResult]:
         results = await super().apply(operations)
-        if self.pause_file.exists():  # type: ignore[attr-defined]
-            self.ran_file.write_text(str(len(results)))  # type: ignore[attr-defined]
+        if self.pause_file.exists():
+            self.ran_file.write_text(str(len(results)))
             structlog.get_logger("pausing").info("batch ran, pausing", count=len(results))
             await asyncio.Event().wait()  # until the test kills this process
         return results

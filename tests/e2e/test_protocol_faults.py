@@ -17,6 +17,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from relay.app import SIGNING_KEY_FILE
+from shared import keyfile
 from shared.protocol import signing
 from shared.protocol.messages import CloseCode, MessageType
 from shared.protocol.relay import RelayProtocol
@@ -216,7 +217,7 @@ async def test_expired_batch_is_refused_without_running(relay, make_agent, sqlit
     _users_table(sqlite_odbc_database.path)
     agent = await make_agent("target")
     agent.add_connector("hr", **sql_settings(sqlite_odbc_database))
-    key = signing.load_key_file(relay.data_dir / SIGNING_KEY_FILE)
+    key = keyfile.load_key_file(relay.data_dir / SIGNING_KEY_FILE)
     record = await relay.store.get_agent("target")
     await relay.stop()
 

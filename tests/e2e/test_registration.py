@@ -15,7 +15,7 @@ from agent.registration import register
 from agent.settings import KEY_FILE
 from relay.app import STORE_FILE
 from relay.store.sqlite import SqliteStore
-from shared.protocol import signing
+from shared import keyfile
 
 
 async def _cli(*args: str) -> tuple[int, str, str]:
@@ -101,7 +101,7 @@ async def test_agent_with_a_key_the_relay_does_not_know_is_refused(relay, make_a
     agent = await make_agent("swapped")
     key_file: Path = agent.data_dir / KEY_FILE
     key_file.unlink()
-    signing.generate_key_file(key_file)
+    keyfile.generate_key_file(key_file)
     await agent.start()
     assert await agent.wait_exit() != 0
     assert "4001" in agent.output()

@@ -40,3 +40,9 @@ async def test_status_follows_the_agent(relay, make_agent, tmp_path):
     code, out, _ = await _cli("agent", "status", *dirs)
     assert code == 1
     assert "state:      stopped" in out
+
+    (agent.data_dir / "agent_state.json").write_text("{not json")
+    code, out, _ = await _cli("agent", "status", *dirs)
+    assert code == 1
+    assert "state:      unknown (" in out
+    assert "is not a state file" in out
