@@ -30,6 +30,7 @@ from shared.connector import (
     OperationResult,
     Page,
     Schema,
+    failed,
 )
 from shared.exceptions import ConnectorError, ErrorClass
 
@@ -137,20 +138,20 @@ class Executor:
             error = OperationError(
                 ErrorClass.TIMEOUT, f"connector did not answer within {self.operation_timeout} s"
             )
-            return [OperationResult(op.key, error=error) for op in operations]
+            return failed(operations, error)
         except ConnectorError as exc:
             error = OperationError.from_exception(exc)
-            return [OperationResult(op.key, error=error) for op in operations]
+            return failed(operations, error)
         except Exception as exc:
             # A connector bug must not take the agent down; the results say what happened,
             # and the journal leaves these operations in doubt so a redelivery tries again.
             log.exception("connector raised an unexpected error", connector=connector.type_name)
             error = OperationError(ErrorClass.INTERNAL, f"connector failed: {exc!r}"[:500])
-            return [OperationResult(op.key, error=error) for op in operations]
+            return failed(operations, error)
         if len(results) != len(operations):
             error = OperationError(ErrorClass.INTERNAL, "connector returned a wrong result count")
             log.error("connector returned a wrong result count", connector=connector.type_name)
-            return [OperationResult(op.key, error=error) for op in operations]
+            return failed(operations, error)
         return results
 
     async def _settle_all(

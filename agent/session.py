@@ -25,7 +25,7 @@ from agent.executor import Executor
 from agent.settings import AgentSettings, relay_urls
 from agent.state import AgentState, now
 from shared import __version__
-from shared.connector import OperationError, OperationResult
+from shared.connector import OperationError, failed
 from shared.exceptions import ErrorClass
 from shared.protocol import signing
 from shared.protocol.agent import AgentProtocol, NonceCache
@@ -57,7 +57,7 @@ class AgentSession:
         self.limits = limits or Limits()
         self.ws_url, _ = relay_urls(settings.relay)
         self.relay_key = signing.public_key_from_text(settings.relay_public_key)
-        self.nonces = NonceCache()
+        self.nonces = NonceCache(skew=self.limits.clock_skew)
         self.batches: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()
 
@@ -186,9 +186,9 @@ class AgentSession:
             # operation with the error rather than leave the relay waiting for a timeout.
             log.exception("batch could not run")
             error = OperationError(ErrorClass.INTERNAL, f"agent could not run the batch: {exc}")
-            results = [OperationResult(op.key, error=error) for op in batch.operations]
-        failed = sum(not r.ok for r in results)
-        log.debug("batch done", operations=len(results), failed=failed)
+            results = failed(batch.operations, error)
+        errors = sum(not r.ok for r in results)
+        log.debug("batch done", operations=len(results), failed=errors)
         protocol.send_results(batch.batch_id, results)
         try:
             await self._flush(ws, protocol)

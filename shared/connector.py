@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Self
@@ -530,6 +530,11 @@ class OperationResult:
             schema=None if schema is None else Schema.from_wire(schema),
             replayed=bool(data.get("replayed", False)),
         )
+
+
+def failed(operations: Iterable[Operation], error: OperationError) -> list[OperationResult]:
+    """The same error as the result of every operation, as when a whole batch fails."""
+    return [OperationResult(op.key, error=error) for op in operations]
 
 
 # The interface -------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from shared.connector import (
     Page,
     Schema,
     SearchResult,
+    failed,
     run_operation,
 )
 from shared.exceptions import AuthenticationError, ConnectorError, InvalidDataError
@@ -124,7 +125,7 @@ class SqlConnector(Connector):
             table = await self._users_table()
         except ConnectorError as exc:
             error = OperationError.from_exception(exc)
-            return [OperationResult(op.key, error=error) for op in operations]
+            return failed(operations, error)
         results: list[OperationResult] = []
         for item in _bulk_groups(table, operations):
             if isinstance(item, Operation):
@@ -158,7 +159,7 @@ class SqlConnector(Connector):
         """Row by row, so one conflicting row fails alone; unless the database is unusable."""
         if exc.error_class.retryable or isinstance(exc, AuthenticationError):
             error = OperationError.from_exception(exc)
-            return [OperationResult(op.key, error=error) for op, _ in chunk]
+            return failed((op for op, _ in chunk), error)
         return [await run_operation(self, op) for op, _ in chunk]
 
     async def _users(self, object_class: str) -> UsersTable:

@@ -32,6 +32,7 @@ from shared.protocol.events import (
 from shared.protocol.messages import (
     AGENT_PROOF,
     BATCH_PROOF,
+    DEFAULT_CLOCK_SKEW,
     RELAY_PROOF,
     SUPPORTED_VERSIONS,
     CloseCode,
@@ -53,7 +54,9 @@ class NonceCache:
     forgetting walks a heap ordered by expiry, so each batch costs O(log n).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time, *, skew: float = 30.0) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, *, skew: float = DEFAULT_CLOCK_SKEW
+    ) -> None:
         self._seen: set[str] = set()
         self._by_expiry: list[tuple[float, str]] = []
         self._clock = clock
@@ -98,8 +101,10 @@ class AgentProtocol(Endpoint[AgentEvent]):
         self.relay_key = relay_key
         self.connectors = tuple(connectors)
         self.software = software
-        self.nonces = nonces if nonces is not None else NonceCache(clock)
         super().__init__(limits or Limits())
+        self.nonces = (
+            nonces if nonces is not None else NonceCache(clock, skew=self.limits.clock_skew)
+        )
         self.clock = clock
         self.versions = tuple(versions)
         if not self.versions:

@@ -74,6 +74,10 @@ class RefusalReason(StrEnum):
     DRAINING = "draining"
 
 
+#: Seconds of clock difference between relay and agent tolerated on batch expiry.
+DEFAULT_CLOCK_SKEW = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Size limits both ends enforce. The relay announces its values in ``welcome``."""
@@ -89,7 +93,7 @@ class Limits:
     #: How long a signed batch stays valid, in seconds.
     batch_ttl: float = 120.0
     #: Clock difference tolerated when checking a batch's expiry, in seconds.
-    clock_skew: float = 30.0
+    clock_skew: float = DEFAULT_CLOCK_SKEW
 
 
 def close_reason(text: str) -> str:
