@@ -46,8 +46,10 @@ else
 fi
 
 cd "$repo_root"
-if [ ! -x .venv/bin/python ]; then
+# A venv left without pip by an interrupted attempt is made again.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
     say "creating .venv with $(command -v python3)"
+    rm -rf .venv
     python3 -m venv .venv
 fi
 
