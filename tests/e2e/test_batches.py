@@ -142,3 +142,17 @@ async def test_a_cancelled_send_is_withdrawn_and_never_delivered(
     assert all(r.ok for r in results)
     with sqlite3.connect(sqlite_odbc_database.path) as db:
         assert [r[0] for r in db.execute("SELECT id FROM users")] == ["u50"]
+
+
+async def test_healthz_counts_connected_agents(relay, make_agent):
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{relay.url}/healthz") as response:
+            assert response.status == 200
+            assert await response.json() == {"status": "ok", "agents_connected": 0}
+        agent = await make_agent("counted")
+        await agent.start()
+        await agent.wait_for("connected")
+        async with http.get(f"{relay.url}/healthz") as response:
+            assert await response.json() == {"status": "ok", "agents_connected": 1}

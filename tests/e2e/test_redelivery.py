@@ -143,3 +143,20 @@ async def test_sigterm_drains_and_hands_back_unfinished_work(
     results = await sending
     assert all(r.ok for r in results)
     assert len(_rows(sqlite_odbc_database.path)) == 5
+
+
+async def test_agent_backs_off_exponentially_with_jitter_and_connects_when_relay_returns(
+    relay, make_agent
+):
+    agent = await make_agent("patient")
+    await relay.stop()
+    await agent.start()
+    waits = [
+        (await agent.wait_for("reconnecting", count=n, timeout=30))["delay"] for n in (1, 2, 3)
+    ]
+    # 0.5 s doubling per failed attempt, each scaled by a random factor in [0.5, 1].
+    for attempt, delay in enumerate(waits, start=1):
+        assert 0.5 * 2**attempt * 0.5 <= delay <= 0.5 * 2**attempt, waits
+    await relay.start()
+    await agent.wait_for("connected", timeout=30)
+    assert await agent.terminate() == 0
