@@ -11,18 +11,22 @@ import asyncio
 import contextlib
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from agent import cli as agent_cli
 from relay import app as relay_app
 from relay.settings import RelaySettings, parse_listen
+from relay.store.base import AgentRecord, TokenRecord
 from relay.store.sqlite import SqliteStore
 from shared import __version__, logs
 from shared.cli import add_folder_options, paths_from, when
 from shared.exceptions import HatchwayError, SettingsError
 from shared.paths import Paths
 from shared.protocol.messages import valid_name
+
+T = TypeVar("T")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -113,10 +117,19 @@ async def _serve_until_signal(settings: RelaySettings, paths: Paths) -> None:
         await task
 
 
-async def _with_store(paths: Paths) -> SqliteStore:
-    store = SqliteStore(paths.data_dir / relay_app.STORE_FILE)
-    await store.open()
-    return store
+def _on_store(args: argparse.Namespace, work: Callable[[SqliteStore], Awaitable[T]]) -> T:
+    """Run ``work`` against the relay's store; these commands work on the file directly,
+    so they can run beside a serving relay."""
+
+    async def go() -> T:
+        store = SqliteStore(paths_from(args).data_dir / relay_app.STORE_FILE)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
 
 
 def _token_create(args: argparse.Namespace) -> int:
@@ -125,75 +138,48 @@ def _token_create(args: argparse.Namespace) -> int:
             "--name", None, "an agent name is 1 to 100 letters, digits, '.', '_' or '-'"
         )
 
-    async def go() -> int:
-        store = await _with_store(paths_from(args))
-        try:
-            existing = await store.get_agent(args.name)
-            if existing is not None and existing.revoked_at is None:
-                note = (
-                    f"note: agent {args.name!r} exists; this token re-registers it with a new key"
-                )
-                print(note, file=sys.stderr)
-            record, token = await store.create_token(args.name, args.ttl)
-        finally:
-            await store.close()
-        print(token)
-        print(
-            f"one-time token for agent {args.name!r}, valid until {when(record.expires_at)} UTC",
-            file=sys.stderr,
-        )
-        return 0
+    async def create(store: SqliteStore) -> tuple[AgentRecord | None, TokenRecord, str]:
+        existing = await store.get_agent(args.name)
+        return existing, *await store.create_token(args.name, args.ttl)
 
-    return asyncio.run(go())
+    existing, record, token = _on_store(args, create)
+    if existing is not None and existing.revoked_at is None:
+        note = f"note: agent {args.name!r} exists; this token re-registers it with a new key"
+        print(note, file=sys.stderr)
+    print(token)
+    print(
+        f"one-time token for agent {args.name!r}, valid until {when(record.expires_at)} UTC",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _token_list(args: argparse.Namespace) -> int:
-    async def go() -> int:
-        store = await _with_store(paths_from(args))
-        try:
-            tokens = await store.list_tokens()
-        finally:
-            await store.close()
-        print(f"{'ID':<14}{'AGENT':<24}{'EXPIRES (UTC)':<22}USED")
-        for t in tokens:
-            print(f"{t.id:<14}{t.agent_name:<24}{when(t.expires_at):<22}{when(t.used_at)}")
-        return 0
-
-    return asyncio.run(go())
+    tokens = _on_store(args, lambda store: store.list_tokens())
+    print(f"{'ID':<14}{'AGENT':<24}{'EXPIRES (UTC)':<22}USED")
+    for t in tokens:
+        print(f"{t.id:<14}{t.agent_name:<24}{when(t.expires_at):<22}{when(t.used_at)}")
+    return 0
 
 
 def _agents(args: argparse.Namespace) -> int:
-    async def go() -> int:
-        store = await _with_store(paths_from(args))
-        try:
-            agents = await store.list_agents()
-        finally:
-            await store.close()
-        print(f"{'NAME':<24}{'STATE':<14}{'SINCE (UTC)':<22}{'SOFTWARE':<24}CONNECTORS")
-        for a in agents:
-            since = {
-                "connected": a.connected_at,
-                "disconnected": a.disconnected_at,
-                "revoked": a.revoked_at,
-            }.get(a.state, a.registered_at)
-            connectors = ",".join(f"{c['name']}({c['type']})" for c in a.connectors) or "-"
-            print(f"{a.name:<24}{a.state:<14}{when(since):<22}{a.software or '-':<24}{connectors}")
-        return 0
-
-    return asyncio.run(go())
+    agents = _on_store(args, lambda store: store.list_agents())
+    print(f"{'NAME':<24}{'STATE':<14}{'SINCE (UTC)':<22}{'SOFTWARE':<24}CONNECTORS")
+    for a in agents:
+        since = {
+            "connected": a.connected_at,
+            "disconnected": a.disconnected_at,
+            "revoked": a.revoked_at,
+        }.get(a.state, a.registered_at)
+        connectors = ",".join(f"{c['name']}({c['type']})" for c in a.connectors) or "-"
+        print(f"{a.name:<24}{a.state:<14}{when(since):<22}{a.software or '-':<24}{connectors}")
+    return 0
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    async def go() -> int:
-        store = await _with_store(paths_from(args))
-        try:
-            record = await store.revoke_agent(args.name)
-        finally:
-            await store.close()
-        print(f"agent {record.name!r} revoked at {when(record.revoked_at)} UTC")
-        return 0
-
-    return asyncio.run(go())
+    record = _on_store(args, lambda store: store.revoke_agent(args.name))
+    print(f"agent {record.name!r} revoked at {when(record.revoked_at)} UTC")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

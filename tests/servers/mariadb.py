@@ -6,17 +6,15 @@ socket, /var/lib/mysql) leaks into the throwaway server or the client calls made
 
 import contextlib
 import os
-import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyodbc
 
 from .databases import checked_identifier
 from .ports import LOOPBACK, free_port
-from .process import ServerError, program, run, start_server, terminate, wait_until
+from .process import ServerError, ThrowawayServer, program, run, running, start_server, wait_until
 
 START_TIMEOUT = 60.0
 ODBC_DRIVER_NAMES = ("MariaDB Unicode", "MariaDB")
@@ -31,18 +29,16 @@ def odbc_driver() -> str:
     raise ServerError("no MariaDB ODBC driver registered; run scripts/setup.sh")
 
 
-class MariaDbServer:
+class MariaDbServer(ThrowawayServer):
     host = LOOPBACK
     user = "root"
     password = ""
 
     def __init__(self, root: Path, port: int) -> None:
-        self.root = root
-        self.port = port
+        super().__init__(root, port)
         self.data_dir = root / "data"
         self.socket = root / "mariadb.sock"
         self.log_path = root / "mariadb.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def create(cls) -> "MariaDbServer":
@@ -72,10 +68,6 @@ class MariaDbServer:
     def _user_option() -> list[str]:
         # mariadbd refuses to run as root unless told to; as anyone else it ignores --user.
         return ["--user=root"] if os.geteuid() == 0 else []
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         """Start on the same port and data folder; return once it answers a ping."""
@@ -125,14 +117,6 @@ class MariaDbServer:
         )
         return result.returncode == 0
 
-    def stop(self) -> None:
-        if self._process is not None:
-            terminate(self._process, timeout=60)
-            self._process = None
-
-    def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-
     def sql(self, statement: str) -> str:
         """Run statements as root through the private socket."""
         return run(
@@ -169,15 +153,6 @@ class MariaDbServer:
         )
 
 
-@contextlib.contextmanager
-def running_mariadb() -> Iterator[MariaDbServer]:
+def running_mariadb() -> contextlib.AbstractContextManager[MariaDbServer]:
     """A started server that is stopped and deleted however the block ends."""
-    server = MariaDbServer.create()
-    try:
-        server.start()
-        yield server
-    finally:
-        try:
-            server.stop()
-        finally:
-            server.remove()
+    return running(MariaDbServer.create())

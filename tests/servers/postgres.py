@@ -9,17 +9,15 @@ come from /usr/lib/postgresql/<version>/bin because Debian does not put them on 
 import contextlib
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 from .databases import checked_identifier
 from .ports import LOOPBACK, free_port
-from .process import ServerError, run, start_server, terminate, wait_until
+from .process import ServerError, ThrowawayServer, run, running, start_server, wait_until
 
 SERVICE_USER = "postgres"
 START_TIMEOUT = 60.0
@@ -44,17 +42,16 @@ def find_bin_dir() -> Path:
     return max(candidates, key=version)
 
 
-class PostgresServer:
+class PostgresServer(ThrowawayServer):
+    stop_timeout = START_TIMEOUT
     host = LOOPBACK
     user = "postgres"
 
     def __init__(self, root: Path, port: int, bin_dir: Path) -> None:
-        self.root = root
-        self.port = port
+        super().__init__(root, port)
         self.bin_dir = bin_dir
         self.data_dir = root / "data"
         self.log_path = root / "postgres.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def create(cls) -> "PostgresServer":
@@ -108,10 +105,6 @@ class PostgresServer:
             "local all all trust\nhost all all 127.0.0.1/32 trust\n"
         )
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def start(self) -> None:
         """Start on the same port and data folder; return once it accepts connections."""
         if self.running:
@@ -151,12 +144,7 @@ class PostgresServer:
 
     def stop(self, mode: StopMode = "fast") -> None:
         """Stop the server; "fast" disconnects clients, "immediate" skips the checkpoint."""
-        if self._process is not None:
-            terminate(self._process, sig=STOP_SIGNALS[mode], timeout=START_TIMEOUT)
-            self._process = None
-
-    def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        self._terminate(STOP_SIGNALS[mode])
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run one statement as the superuser, outside any transaction."""
@@ -199,15 +187,7 @@ class PostgresServer:
         )
 
 
-@contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
+def running_postgres() -> contextlib.AbstractContextManager[PostgresServer]:
     """A started server that is stopped and deleted however the block ends."""
     server = PostgresServer.create()
-    try:
-        server.start()
-        yield server
-    finally:
-        try:
-            server.stop(mode="immediate")
-        finally:
-            server.remove()
+    return running(server, stop=lambda: server.stop(mode="immediate"))

@@ -4,6 +4,7 @@ Every failure raises ServerError carrying the tail of the server's log, because 
 "did not start" is useless when debugging a CI run after the fact.
 """
 
+import abc
 import contextlib
 import os
 import pwd
@@ -11,8 +12,9 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 POLL_INTERVAL = 0.05
 
@@ -153,3 +155,51 @@ def terminate(
     # Helpers a server forked (PostgreSQL's backends) must not outlive it either.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+class ThrowawayServer(abc.ABC):
+    """A server process the tests own, in a temporary folder deleted at the end."""
+
+    #: Seconds a stop waits for the server to exit before killing it.
+    stop_timeout = 60.0
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root = root
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start on the same port and folder; return once the server answers."""
+
+    def stop(self) -> None:
+        self._terminate(signal.SIGTERM)
+
+    def _terminate(self, sig: signal.Signals) -> None:
+        if self._process is not None:
+            terminate(self._process, sig=sig, timeout=self.stop_timeout)
+            self._process = None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+Server = TypeVar("Server", bound=ThrowawayServer)
+
+
+@contextlib.contextmanager
+def running(server: Server, stop: Callable[[], None] | None = None) -> Iterator[Server]:
+    """The server, started; stopped (with ``stop``, if given) and deleted however the
+    block ends."""
+    try:
+        server.start()
+        yield server
+    finally:
+        try:
+            (stop or server.stop)()
+        finally:
+            server.remove()

@@ -7,15 +7,12 @@ and can stop it with SIGTERM.
 """
 
 import contextlib
-import shutil
-import subprocess
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 from .ports import LOOPBACK, free_port
-from .process import program, run, start_server, terminate, wait_until
+from .process import ThrowawayServer, program, run, running, start_server, wait_until
 
 SCHEMA_DIR = Path("/etc/ldap/schema")
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
@@ -114,19 +111,18 @@ ou: groups
 """
 
 
-class SlapdServer:
+class SlapdServer(ThrowawayServer):
+    stop_timeout = 30.0
     host = LOOPBACK
     base_dn = BASE_DN
     admin_dn = ADMIN_DN
     admin_password = ADMIN_PASSWORD
 
     def __init__(self, root: Path, port: int) -> None:
-        self.root = root
-        self.port = port
+        super().__init__(root, port)
         self.config_dir = root / "slapd.d"
         self.socket_path = root / "ldapi"
         self.log_path = root / "slapd.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -158,10 +154,6 @@ class SlapdServer:
         base = self.root / "base.ldif"
         base.write_text(_base_ldif())
         run([program("slapadd"), "-F", self.config_dir, "-b", self.base_dn, "-l", base], timeout=60)
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         """Start on the same port and data; return once the admin can bind."""
@@ -203,24 +195,7 @@ class SlapdServer:
         finally:
             conn.unbind()
 
-    def stop(self) -> None:
-        if self._process is not None:
-            terminate(self._process)
-            self._process = None
 
-    def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def running_slapd() -> Iterator[SlapdServer]:
+def running_slapd() -> contextlib.AbstractContextManager[SlapdServer]:
     """A started server that is stopped and deleted however the block ends."""
-    server = SlapdServer.create()
-    try:
-        server.start()
-        yield server
-    finally:
-        try:
-            server.stop()
-        finally:
-            server.remove()
+    return running(SlapdServer.create())
