@@ -1,0 +1,1 @@
+"""The engine's pure parts: source objects, expressions, mappings and scoping."""
