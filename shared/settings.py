@@ -111,6 +111,24 @@ class Table:
                 raise self.error(f"{name}.{key}", "must be a string")
         return dict(value)
 
+    def string_list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """A list of non-empty strings, each at most once."""
+        value = self._get(name, list, "a list of strings")
+        if value is None:
+            return default
+        if not all(isinstance(item, str) and item for item in value):
+            raise self.error(name, "must hold only non-empty strings")
+        if len(set(value)) != len(value):
+            raise self.error(name, "must not hold the same string twice")
+        return tuple(value)
+
+    def raw(self, name: str) -> Any:
+        """The value as TOML gave it (None when absent), marked as read for
+        :meth:`reject_unknown`: for what the typed accessors do not cover, such as arrays of
+        tables or a key that may hold several types."""
+        self._seen.add(name)
+        return self.data.get(name)
+
     def table(self, name: str) -> Table:
         value = self._get(name, dict, "a table")
         return Table(value or {}, source=self.source, prefix=self.key(name))

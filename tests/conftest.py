@@ -5,12 +5,15 @@ environment variable is set, any skipped test turns the run into a failure.
 """
 
 import importlib
+import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import pytest
+import structlog
 
 # Whether tests/ is a package (tests.conftest) or a plain folder that pytest puts on sys.path
 # (conftest), the fixtures module is found relative to this file.
@@ -21,6 +24,7 @@ mariadb_database = _fixtures.mariadb_database
 mariadb_server = _fixtures.mariadb_server
 postgres_database = _fixtures.postgres_database
 postgres_server = _fixtures.postgres_server
+scim_server = _fixtures.scim_server
 slapd_server = _fixtures.slapd_server
 sqlite_odbc_database = _fixtures.sqlite_odbc_database
 
@@ -62,6 +66,19 @@ class NoSkipsInCi:
             "with scripts/setup.sh instead of skipping).",
             red=True,
         )
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """A test that runs a CLI command configures logging to print to pytest's captured
+    stream, which pytest closes after that test; later tests must not log into it."""
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -29,6 +29,16 @@ class Column:
     sql: str
     type: AttributeType
     required: bool
+    #: The most characters the database stores in it, where it enforces a limit.
+    max_length: int | None = None
+
+    @property
+    def text_limit(self) -> int:
+        """Text up to this long that is ASCII and free of NUL needs no conversion or check
+        (the batch path's shortcut); 0 where every value must go through :func:`param`."""
+        if self.type is not AttributeType.STRING:
+            return 0
+        return self.max_length if self.max_length is not None else 2**62
 
 
 def param(column: Column, value: Any) -> Any:
@@ -65,6 +75,12 @@ def check_text(column: Column, value: str) -> None:
 
 def _text_param(column: Column, value: str) -> Any:
     check_text(column, value)
+    if column.max_length is not None and len(value) > column.max_length:
+        raise InvalidDataError(
+            f"attribute {column.attribute!r} holds at most {column.max_length} characters,"
+            f" not {len(value)}",
+            attribute=column.attribute,
+        )
     if column.type is AttributeType.BINARY:
         try:
             return base64.b64decode(value, validate=True)

@@ -43,6 +43,11 @@ class Dialect:
     schema_is_catalog: ClassVar[bool] = False
     #: Asks the server which schema an unqualified table name resolves to.
     current_schema_sql: ClassVar[str | None] = None
+    #: The database has stored procedures (the procedures mode needs them).
+    has_procedures: ClassVar[bool] = True
+    #: information_schema's names of the character types whose length the database
+    #: enforces; None where it enforces none (SQLite) or has no information_schema.
+    length_types: ClassVar[tuple[str, ...] | None] = ("character varying", "character")
 
     def quote(self, identifier: str) -> str:
         """Quote one identifier, doubling embedded quote characters."""
@@ -80,6 +85,14 @@ class Dialect:
         """A keyset page: the row limit is the last ``?`` parameter."""
         return f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {key} LIMIT ?"
 
+    def insert_ignoring_duplicates(self, table: str, columns: list[str], rows: int) -> str:
+        """A multi-row INSERT that skips rows the table's unique key already holds."""
+        return f"INSERT INTO {table} {self._values(columns, rows)} ON CONFLICT DO NOTHING"
+
+    def call(self, procedure: str, parameters: int) -> str:
+        """A call of a stored procedure with ``parameters`` ``?`` markers (ODBC's escape)."""
+        return "{CALL " + procedure + "(" + ", ".join("?" * parameters) + ")}"
+
     def _values(self, columns: list[str], rows: int) -> str:
         if not columns:
             return "DEFAULT VALUES"
@@ -96,6 +109,10 @@ class PostgreSQL(Dialect):
         # psqlODBC hands booleans back as the strings '1' and '0' unless told otherwise.
         return {"BoolsAsChar": "0"}
 
+    def call(self, procedure: str, parameters: int) -> str:
+        # PostgreSQL procedures return no rows; functions do, and are called in a SELECT.
+        return f"SELECT * FROM {procedure}({', '.join('?' * parameters)})"
+
     def prepare(self, connection: pyodbc.Connection, timeout: float) -> None:
         # psqlODBC refuses the ODBC connection timeout attribute, so the server enforces it.
         cursor = connection.cursor()
@@ -105,10 +122,14 @@ class PostgreSQL(Dialect):
 
 class SQLite(Dialect):
     name = "sqlite"
+    has_procedures = False
+    length_types = None
 
     def connection_defaults(self, timeout: float) -> dict[str, str]:
         # The driver's Timeout is how long a statement waits for another writer's lock.
-        return {"Timeout": str(_ms(timeout))}
+        # SQLite ignores declared foreign keys unless asked, which would let a membership
+        # name a user that does not exist.
+        return {"Timeout": str(_ms(timeout)), "FKSupport": "1"}
 
     def insert_returning_key(self, table: str, columns: list[str], key: str) -> tuple[str, str]:
         # The driver drops RETURNING rows; the rowid finds the row even when the key column
@@ -124,6 +145,7 @@ class MariaDB(Dialect):
     max_parameters = 65_535
     schema_is_catalog = True
     current_schema_sql = "SELECT DATABASE()"
+    length_types = ("varchar", "char")
 
     def quote(self, identifier: str) -> str:
         check_identifier(identifier)
@@ -140,6 +162,15 @@ class MariaDB(Dialect):
     def insert_returning_key(self, table: str, columns: list[str], key: str) -> tuple[str, str]:
         return f"INSERT INTO {table} {self._values(columns, 1)}", "SELECT LAST_INSERT_ID()"
 
+    def insert_ignoring_duplicates(self, table: str, columns: list[str], rows: int) -> str:
+        # Not INSERT IGNORE, which would also turn a missing foreign key into a warning.
+        first = columns[0]
+        values = self._values(columns, rows)
+        return f"INSERT INTO {table} {values} ON DUPLICATE KEY UPDATE {first} = {first}"
+
+    def call(self, procedure: str, parameters: int) -> str:
+        return f"CALL {procedure}({', '.join('?' * parameters)})"
+
     def _values(self, columns: list[str], rows: int) -> str:
         return super()._values(columns, rows) if columns else "() VALUES ()"
 
@@ -150,6 +181,9 @@ class SQLServer(Dialect):
     max_parameters = 2_099
     like_specials = "["
     current_schema_sql = "SELECT SCHEMA_NAME()"
+    # nvarchar lengths count UTF-16 code units, so a value with characters beyond the
+    # basic plane may still be refused by the server itself, without the attribute named.
+    length_types = ("varchar", "char", "nvarchar", "nchar")
 
     def quote(self, identifier: str) -> str:
         check_identifier(identifier)
@@ -170,6 +204,15 @@ class SQLServer(Dialect):
         return (
             f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {key} "
             "OFFSET 0 ROWS FETCH NEXT ? ROWS ONLY"
+        )
+
+    def insert_ignoring_duplicates(self, table: str, columns: list[str], rows: int) -> str:
+        names = ", ".join(columns)
+        marks = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * rows)
+        same = " AND ".join(f"t.{c} = v.{c}" for c in columns)
+        return (
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM (VALUES {marks}) AS v ({names})"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {same})"
         )
 
 
@@ -317,7 +360,8 @@ def describe(exc: pyodbc.Error, secrets: list[str]) -> tuple[str, str]:
     args = [str(a) for a in exc.args]
     state = args[0] if len(args) > 1 else ""
     text = _ODBC_PREFIX.sub("", args[-1] if args else type(exc).__name__)
-    text = " ".join(_ODBC_SUFFIX.sub("", text).split())
+    # MariaDB's driver leaves a NUL inside some messages ("for key 'a'\x00").
+    text = " ".join(_ODBC_SUFFIX.sub("", text.replace("\x00", "")).split())
     for secret in secrets:
         text = text.replace(secret, "********")
     return state, text

@@ -1,4 +1,4 @@
-"""A search filter compiled to the WHERE condition of a query on the users table."""
+"""A search filter compiled to the WHERE condition of a query on an object table."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Any, assert_never
 
 from agent.connectors.sql_columns import check_text, param
 from agent.connectors.sql_dialects import LIKE_ESCAPE
-from agent.connectors.sql_table import UsersTable
+from agent.connectors.sql_table import ObjectTable
 from shared.connector import And, Equals, Filter, Not, Or, Present, StartsWith
 
 
-def where_clause(table: UsersTable, flt: Filter | None, params: list[Any]) -> str:
+def where_clause(table: ObjectTable, flt: Filter | None, params: list[Any]) -> str:
     """SQL for a filter, appending its values to ``params``."""
     if flt is None:
         return "1 = 1"

@@ -1,4 +1,5 @@
-"""The users table: its columns as the catalogue describes them, and the statements on it.
+"""A table of objects (users or groups): its columns as the catalogue describes them, and the
+statements on it.
 
 Values only ever travel as ``?`` parameters; identifiers come from the settings or the
 database's catalogue and are quoted by the dialect.
@@ -17,9 +18,7 @@ import pyodbc
 
 from agent.connectors.sql_columns import Column, anchor_of, param, wire
 from agent.connectors.sql_dialects import Dialect
-from agent.connectors.sql_settings import SqlSettings
 from shared.connector import (
-    USER,
     AttributeInfo,
     Attributes,
     AttributeType,
@@ -71,18 +70,23 @@ Change = Set | ClearIfIn
 
 
 @dataclass(frozen=True, slots=True)
-class UsersTable:
-    """The users table as the catalogue describes it, seen through the attribute mapping.
+class ObjectTable:
+    """The table of one object class as the catalogue describes it, seen through the
+    attribute mapping.
 
     Its methods taking a cursor run in a worker thread, inside the pool's transaction.
     """
 
+    #: The object class its rows are, such as "user".
+    name: str
     dialect: Dialect
     sql: str
     columns: tuple[Column, ...]
     key: Column
     naming: Column
     by_attribute: Mapping[str, Column]
+    #: Each column's :attr:`Column.text_limit`, looked up once per value in batches.
+    text_limits: Mapping[Column, int]
 
     def column(self, attribute: str) -> Column:
         column = self.by_attribute.get(attribute)
@@ -90,23 +94,33 @@ class UsersTable:
             raise InvalidDataError(f"unknown attribute {attribute!r}", attribute=attribute)
         return column
 
-    def object_class(self) -> ObjectClassInfo:
+    def object_class(self, *extra: AttributeInfo) -> ObjectClassInfo:
         unique = (self.key, self.naming)
         return ObjectClassInfo(
-            USER,
+            self.name,
             naming_attribute=self.naming.attribute,
             attributes=tuple(
                 AttributeInfo(c.attribute, c.type, required=c.required, unique=c in unique)
                 for c in self.columns
-            ),
+            )
+            + extra,
         )
 
     def row(self, attributes: Attributes) -> dict[Column, Any]:
         """Checked and converted values by column; a null key is left for the database."""
         row: dict[Column, Any] = {}
+        limits = self.text_limits
         for name, value in attributes.items():
             column = self.column(name)
-            if value is not None or column is not self.key:
+            # Plain text is most of what batches carry: it goes as it is, checked cheaply.
+            if (
+                type(value) is str
+                and value.isascii()
+                and len(value) <= limits[column]
+                and "\x00" not in value
+            ):
+                row[column] = value
+            elif value is not None or column is not self.key:
                 row[column] = param(column, value)
         return row
 
@@ -118,7 +132,7 @@ class UsersTable:
             raise self.not_found(anchor) from exc
 
     def not_found(self, anchor: str) -> NotFoundError:
-        return NotFoundError(f"no user has the anchor {anchor!r}")
+        return NotFoundError(f"no {self.name} has the anchor {anchor!r}")
 
     # Statements, run in a worker thread -------------------------------------------------
 
@@ -154,7 +168,7 @@ class UsersTable:
             # MariaDB counts changed rows, not matched ones, so zero needs a second look.
             if cursor.execute(sql, *params, key).rowcount != 0:
                 return
-        self._require(key, anchor, cursor)
+        self.require(key, anchor, cursor)
 
     def delete(self, key: Any, anchor: str, cursor: pyodbc.Cursor) -> None:
         if cursor.execute(f"DELETE FROM {self.sql} WHERE {self.key.sql} = ?", key).rowcount == 0:
@@ -177,7 +191,8 @@ class UsersTable:
             return SearchResult(objects)
         return SearchResult(objects, encode_cookie(rows[size - 1][self._key_index()]))
 
-    def _require(self, key: Any, anchor: str, cursor: pyodbc.Cursor) -> None:
+    def require(self, key: Any, anchor: str, cursor: pyodbc.Cursor) -> None:
+        """Raise not found unless the row exists; reads the key only."""
         cursor.execute(f"SELECT 1 FROM {self.sql} WHERE {self.key.sql} = ?", key)
         if cursor.fetchone() is None:
             raise self.not_found(anchor)
@@ -224,34 +239,79 @@ def decode_cookie(cookie: str) -> Any:
 # The catalogue --------------------------------------------------------------------------
 
 
-def describe_table(settings: SqlSettings, cursor: pyodbc.Cursor) -> UsersTable:
+def describe_table(
+    dialect: Dialect,
+    *,
+    object_class: str,
+    table: str,
+    schema_name: str | None,
+    key_column: str,
+    naming_column: str,
+    columns: Mapping[str, str],
+    cursor: pyodbc.Cursor,
+) -> ObjectTable:
     """Read the table's columns from the catalogue and apply the attribute mapping."""
-    dialect = settings.dialect
-    schema = settings.schema_name or _current_schema(dialect, cursor)
+    found = catalogue_columns(dialect, table, schema_name, cursor)
+    limits = length_limits(dialect, table, schema_name, cursor)
+    mapping = dict(columns) or {name: name for name in found}
+    for name in (key_column, naming_column):
+        if name not in mapping.values():
+            mapping = {name: name, **mapping}
+    described = tuple(
+        catalogue_column(dialect, found, limits, table, attribute, name)
+        for attribute, name in mapping.items()
+    )
+    by_name = {c.name: c for c in described}
+    return ObjectTable(
+        name=object_class,
+        dialect=dialect,
+        sql=dialect.table(table, schema_name),
+        columns=described,
+        key=by_name[key_column],
+        naming=by_name[naming_column],
+        by_attribute={c.attribute: c for c in described},
+        text_limits={c: c.text_limit for c in described},
+    )
+
+
+def catalogue_columns(
+    dialect: Dialect, table: str, schema_name: str | None, cursor: pyodbc.Cursor
+) -> dict[str, pyodbc.Row]:
+    """The catalogue's rows for the table's columns, by column name."""
+    schema = schema_name or _current_schema(dialect, cursor)
     where = {"catalog": schema} if dialect.schema_is_catalog else {"schema": schema}
     found = {
         row.column_name: row
-        for row in cursor.columns(table=settings.users_table, **where)
+        for row in cursor.columns(table=table, **where)
         # Catalogue functions take patterns, in which _ matches any character.
-        if row.table_name == settings.users_table
+        if row.table_name == table
         and (dialect.schema_is_catalog or schema is None or row.table_schem == schema)
     }
     if not found:
-        raise ConnectorError(f"table {settings.users_table!r} does not exist or has no columns")
-    mapping = dict(settings.columns) or {name: name for name in found}
-    for name in (settings.key_column, settings.naming_column):
-        if name not in mapping.values():
-            mapping = {name: name, **mapping}
-    columns = tuple(_column(dialect, found, attribute, name) for attribute, name in mapping.items())
-    by_name = {c.name: c for c in columns}
-    return UsersTable(
-        dialect=dialect,
-        sql=dialect.table(settings.users_table, settings.schema_name),
-        columns=columns,
-        key=by_name[settings.key_column],
-        naming=by_name[settings.naming_column],
-        by_attribute={c.attribute: c for c in columns},
-    )
+        raise ConnectorError(f"table {table!r} does not exist or has no columns")
+    return found
+
+
+def length_limits(
+    dialect: Dialect, table: str, schema_name: str | None, cursor: pyodbc.Cursor
+) -> dict[str, int]:
+    """The most characters each CHAR and VARCHAR column holds, where the database enforces
+    it: a value checked before it is sent is refused naming its attribute, where
+    PostgreSQL's own refusal names no column. The ODBC catalogue cannot tell: psqlODBC
+    reports 255 for a VARCHAR without a length."""
+    if dialect.length_types is None:
+        return {}
+    schema = schema_name or _current_schema(dialect, cursor)
+    marks = ", ".join("?" * len(dialect.length_types))
+    rows = cursor.execute(
+        "SELECT column_name, character_maximum_length FROM information_schema.columns"
+        f" WHERE table_schema = ? AND table_name = ? AND data_type IN ({marks})"
+        " AND character_maximum_length IS NOT NULL",
+        schema,
+        table,
+        *dialect.length_types,
+    ).fetchall()
+    return {str(name): int(limit) for name, limit in rows}
 
 
 def _current_schema(dialect: Dialect, cursor: pyodbc.Cursor) -> str | None:
@@ -261,16 +321,24 @@ def _current_schema(dialect: Dialect, cursor: pyodbc.Cursor) -> str | None:
     return None if found is None or found[0] is None else str(found[0])
 
 
-def _column(dialect: Dialect, found: Mapping[str, pyodbc.Row], attribute: str, name: str) -> Column:
+def catalogue_column(
+    dialect: Dialect,
+    found: Mapping[str, pyodbc.Row],
+    limits: Mapping[str, int],
+    table: str,
+    attribute: str,
+    name: str,
+) -> Column:
     row = found.get(name)
     if row is None:
-        raise ConnectorError(f"the users table has no column {name!r} (attribute {attribute!r})")
+        raise ConnectorError(f"table {table!r} has no column {name!r} (attribute {attribute!r})")
     return Column(
         attribute=attribute,
         name=name,
         sql=dialect.quote(name),
         type=_TYPES.get(row.data_type, AttributeType.STRING),
         required=row.nullable == pyodbc.SQL_NO_NULLS and not _has_default(row.column_def),
+        max_length=limits.get(name),
     )
 
 

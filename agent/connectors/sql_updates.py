@@ -1,4 +1,4 @@
-"""An update's deltas, folded into one change per column of the users table."""
+"""An update's deltas, folded into one change per column of an object table."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent.connectors.sql_columns import Column, param
-from agent.connectors.sql_table import Change, ClearIfIn, Set, UsersTable
+from agent.connectors.sql_table import Change, ClearIfIn, ObjectTable, Set
 from shared.connector import Delta, DeltaKind, Scalar
 from shared.exceptions import InvalidDataError
 
 
-def plan(table: UsersTable, deltas: Sequence[Delta]) -> dict[Column, Change]:
+def plan(table: ObjectTable, deltas: Sequence[Delta]) -> dict[Column, Change]:
     """Fold the deltas into one change per column, so an update is a single statement."""
     changes: dict[Column, Change] = {}
     for delta in deltas:

@@ -13,6 +13,7 @@ import pytest
 from .databases import Database, unique_database_name
 from .mariadb import MariaDbServer, running_mariadb
 from .postgres import PostgresServer, running_postgres
+from .scim import ScimServer, running_scim
 from .slapd import SlapdServer, running_slapd
 from .sqlite import SqliteOdbcDatabase
 
@@ -58,3 +59,9 @@ def mariadb_database(mariadb_server: MariaDbServer) -> Iterator[Database]:
 @pytest.fixture
 def sqlite_odbc_database(tmp_path: Path) -> SqliteOdbcDatabase:
     return SqliteOdbcDatabase.at(tmp_path / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def scim_server() -> Iterator[ScimServer]:
+    with running_scim() as server:
+        yield server

@@ -20,7 +20,12 @@ def run_pytest(tmp_path: Path, ci: str) -> subprocess.CompletedProcess[str]:
         "@pytest.mark.xfail(reason='known')\n"
         "def test_xfail():\n    assert False\n"
     )
-    env = {**os.environ, "CI": ci, "PYTHONPATH": str(TESTS_DIR)}
+    # The copied conftest imports the fixtures as tests.servers (root) or servers (folder).
+    env = {
+        **os.environ,
+        "CI": ci,
+        "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), str(TESTS_DIR.parent)]),
+    }
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,

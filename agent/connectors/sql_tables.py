@@ -1,0 +1,330 @@
+"""The table mode: users in one table, and optionally groups in another with a membership
+table between them.
+
+Each operation is one transaction. Creates in a batch that share their attribute names go
+in multi-row INSERTs. A group's members are rows of the membership table: ``get`` of one
+group reads them, ``search`` does not (a page of groups of 10,000 members each would be
+millions of rows), and a membership change is one INSERT or DELETE of the members named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import pyodbc
+
+from agent.connectors.sql_columns import Column, anchor_of, param
+from agent.connectors.sql_filters import where_clause
+from agent.connectors.sql_members import MembershipTable
+from agent.connectors.sql_mode import RunOne, SqlMode
+from agent.connectors.sql_pool import ConnectionPool
+from agent.connectors.sql_settings import SqlSettings
+from agent.connectors.sql_table import (
+    ObjectTable,
+    Set,
+    catalogue_column,
+    catalogue_columns,
+    decode_cookie,
+    describe_table,
+    length_limits,
+)
+from agent.connectors.sql_updates import plan
+from shared.connector import (
+    GROUP,
+    USER,
+    Action,
+    AttributeInfo,
+    Attributes,
+    AttributeType,
+    ConnectorObject,
+    Delta,
+    DeltaKind,
+    Filter,
+    Operation,
+    OperationError,
+    OperationResult,
+    Page,
+    Schema,
+    SearchResult,
+    failed,
+)
+from shared.exceptions import AuthenticationError, ConnectorError, InvalidDataError
+
+#: Rows per multi-row INSERT: the batch size measured fastest on PostgreSQL (DESIGN.md).
+BATCH_ROWS = 500
+
+#: A create in a batch with its checked row.
+_BulkRow = tuple[Operation, dict[Column, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    users: ObjectTable
+    groups: ObjectTable | None = None
+    members: MembershipTable | None = None
+
+
+def describe(settings: SqlSettings, cursor: pyodbc.Cursor) -> Tables:
+    """The configured tables, as the catalogue describes them."""
+    dialect = settings.dialect
+    users = describe_table(
+        dialect,
+        object_class=USER,
+        table=settings.users_table,
+        schema_name=settings.schema_name,
+        key_column=settings.key_column,
+        naming_column=settings.naming_column,
+        columns=settings.columns,
+        cursor=cursor,
+    )
+    if settings.groups_table is None:
+        return Tables(users)
+    groups = describe_table(
+        dialect,
+        object_class=GROUP,
+        table=settings.groups_table,
+        schema_name=settings.schema_name,
+        key_column=settings.group_key_column,
+        naming_column=settings.group_naming_column,
+        columns=settings.group_columns,
+        cursor=cursor,
+    )
+    found = catalogue_columns(dialect, settings.members_table, settings.schema_name, cursor)
+    limits = length_limits(dialect, settings.members_table, settings.schema_name, cursor)
+    member = settings.member_attribute
+    members = MembershipTable(
+        dialect=dialect,
+        sql=dialect.table(settings.members_table, settings.schema_name),
+        group=catalogue_column(
+            dialect, found, limits, settings.members_table, member, settings.members_group_column
+        ),
+        member=catalogue_column(
+            dialect, found, limits, settings.members_table, member, settings.members_member_column
+        ),
+    )
+    return Tables(users, groups, members)
+
+
+class TableMode(SqlMode):
+    def __init__(self, settings: SqlSettings, pool: ConnectionPool) -> None:
+        self.settings = settings
+        self._pool = pool
+        self._tables: Tables | None = None
+
+    async def check(self) -> None:
+        await self._described(refresh=True)
+
+    async def schema(self) -> Schema:
+        tables = await self._described(refresh=True)
+        if tables.groups is None:
+            return Schema((tables.users.object_class(),))
+        members = AttributeInfo(
+            self.settings.member_attribute, AttributeType.REFERENCE, multi_valued=True
+        )
+        return Schema((tables.users.object_class(), tables.groups.object_class(members)))
+
+    async def create(self, object_class: str, attributes: Attributes) -> str:
+        tables = await self._described()
+        table = self._table(tables, object_class)
+        if object_class != GROUP:
+            return await self._pool.run(partial(table.insert_one, table.row(attributes)))
+        columns = dict(attributes)
+        listed = columns.pop(self.settings.member_attribute, None)
+        row = table.row(columns)
+        membership = self._membership(tables)
+        added = membership.members(listed if isinstance(listed, list) else [listed])
+
+        def create_group(cursor: pyodbc.Cursor) -> str:
+            anchor = table.insert_one(row, cursor)
+            membership.add(table.key_param(anchor), added, cursor)
+            return anchor
+
+        return await self._pool.run(create_group)
+
+    async def update(self, object_class: str, anchor: str, deltas: Sequence[Delta]) -> str:
+        tables = await self._described()
+        table = self._table(tables, object_class)
+        key = table.key_param(anchor)
+        member = self.settings.member_attribute if object_class == GROUP else None
+        changes = plan(table, [d for d in deltas if d.attribute != member])
+        new_key = changes.get(table.key)
+        new_anchor = anchor_of(new_key.value) if isinstance(new_key, Set) else anchor
+        member_deltas = [d for d in deltas if d.attribute == member]
+        if not member_deltas:
+            await self._pool.run(partial(table.update, key, anchor, changes))
+            return new_anchor
+        membership = self._membership(tables)
+        steps = [(d.kind, membership.members(d.values)) for d in member_deltas]
+        group_key = table.key_param(new_anchor)
+
+        def update_group(cursor: pyodbc.Cursor) -> None:
+            table.update(key, anchor, changes, cursor)
+            for kind, members in steps:
+                if kind in (DeltaKind.REPLACE, DeltaKind.CLEAR):
+                    membership.clear_group(group_key, cursor)
+                if kind is DeltaKind.REMOVE:
+                    membership.remove(group_key, members, cursor)
+                elif kind is not DeltaKind.CLEAR:
+                    membership.add(group_key, members, cursor)
+
+        await self._pool.run(update_group)
+        return new_anchor
+
+    async def delete(self, object_class: str, anchor: str) -> None:
+        tables = await self._described()
+        table = self._table(tables, object_class)
+        key = table.key_param(anchor)
+        membership = tables.members
+
+        def delete(cursor: pyodbc.Cursor) -> None:
+            # A deleted user leaves its groups, and a deleted group its members, in the same
+            # transaction: no membership row outlives either end.
+            if membership is not None:
+                if object_class == GROUP:
+                    membership.clear_group(key, cursor)
+                else:
+                    membership.clear_member(key, cursor)
+            table.delete(key, anchor, cursor)
+
+        await self._pool.run(delete)
+
+    async def get(self, object_class: str, anchor: str) -> ConnectorObject:
+        tables = await self._described()
+        table = self._table(tables, object_class)
+        key = table.key_param(anchor)
+        if object_class != GROUP:
+            return await self._pool.run(partial(table.get, key, anchor))
+        membership = self._membership(tables)
+        member = self.settings.member_attribute
+
+        def get_group(cursor: pyodbc.Cursor) -> ConnectorObject:
+            found = table.get(key, anchor, cursor)
+            members: list[Any] = list(membership.read(key, cursor))
+            return ConnectorObject(found.anchor, {**found.attributes, member: members})
+
+        return await self._pool.run(get_group)
+
+    async def search(self, object_class: str, flt: Filter | None, page: Page) -> SearchResult:
+        table = self._table(await self._described(), object_class)
+        if page.size < 1:
+            raise InvalidDataError(f"a page holds at least one object, not {page.size}")
+        params: list[Any] = []
+        where = where_clause(table, flt, params)
+        if page.cookie is not None:
+            where = f"({where}) AND {table.key.sql} > ?"
+            params.append(param(table.key, decode_cookie(page.cookie)))
+        return await self._pool.run(partial(table.page, where, params, page.size))
+
+    async def apply(
+        self, operations: Sequence[Operation], run_one: RunOne
+    ) -> list[OperationResult]:
+        """Creates of users in a row that share their attribute names go in multi-row
+        INSERTs; every other operation runs alone."""
+        try:
+            users = (await self._described()).users
+        except ConnectorError as exc:
+            return failed(operations, OperationError.from_exception(exc))
+        results: list[OperationResult] = []
+        for item in _bulk_groups(users, operations):
+            if isinstance(item, Operation):
+                results.append(await run_one(item))
+            else:
+                results.extend(await self._create_many(users, item, run_one))
+        return results
+
+    def column_attributes(self) -> Mapping[str, str]:
+        tables = self._tables
+        if tables is None:
+            return {}
+        found = {c.name: c.attribute for c in tables.users.columns}
+        if tables.groups is not None:
+            for column in tables.groups.columns:
+                found.setdefault(column.name, column.attribute)
+        if tables.members is not None:
+            for column in (tables.members.group, tables.members.member):
+                found.setdefault(column.name, column.attribute)
+        return found
+
+    async def _create_many(
+        self, table: ObjectTable, group: list[_BulkRow], run_one: RunOne
+    ) -> list[OperationResult]:
+        columns = list(group[0][1])
+        size = max(1, min(BATCH_ROWS, table.dialect.max_parameters // len(columns)))
+        results: list[OperationResult] = []
+        for start in range(0, len(group), size):
+            chunk = group[start : start + size]
+            try:
+                await self._pool.run(partial(table.insert_many, columns, [r for _, r in chunk]))
+            except ConnectorError as exc:
+                if exc.error_class.retryable or isinstance(exc, AuthenticationError):
+                    results.extend(
+                        failed((op for op, _ in chunk), OperationError.from_exception(exc))
+                    )
+                else:
+                    # Row by row, so one conflicting row fails alone.
+                    results.extend([await run_one(op) for op, _ in chunk])
+            else:
+                results.extend(
+                    OperationResult(op.key, anchor=anchor_of(r[table.key])) for op, r in chunk
+                )
+        return results
+
+    def _table(self, tables: Tables, object_class: str) -> ObjectTable:
+        if object_class == USER:
+            return tables.users
+        if object_class == GROUP and tables.groups is not None:
+            return tables.groups
+        if object_class == GROUP:
+            raise InvalidDataError(
+                "object class 'group' is not served: set groups_table (and the membership"
+                " table's settings) in the connector's settings"
+            )
+        raise InvalidDataError(f"object class {object_class!r} is not served; only user, group")
+
+    @staticmethod
+    def _membership(tables: Tables) -> MembershipTable:
+        assert tables.members is not None  # described with the groups table
+        return tables.members
+
+    async def _described(self, *, refresh: bool = False) -> Tables:
+        if self._tables is None or refresh:
+            self._tables = await self._pool.run(partial(describe, self.settings))
+        return self._tables
+
+
+def _bulk_groups(
+    table: ObjectTable, operations: Sequence[Operation]
+) -> Iterator[Operation | list[_BulkRow]]:
+    """Runs of creates that can share multi-row INSERTs; every other operation alone."""
+    run: list[_BulkRow] = []
+    for op in operations:
+        row = _bulk_row(table, op)
+        if run and (row is None or row.keys() != run[0][1].keys()):
+            yield from _flush(run)
+            run = []
+        if row is None:
+            yield op
+        else:
+            run.append((op, row))
+    yield from _flush(run)
+
+
+def _flush(run: list[_BulkRow]) -> Iterator[Operation | list[_BulkRow]]:
+    if len(run) == 1:
+        yield run[0][0]
+    elif run:
+        yield run
+
+
+def _bulk_row(table: ObjectTable, op: Operation) -> dict[Column, Any] | None:
+    """The row of a create whose anchor is known before it runs, if it is valid."""
+    if op.action is not Action.CREATE or op.object_class != USER or op.attributes is None:
+        return None
+    try:
+        row = table.row(op.attributes)
+    except ConnectorError:
+        return None
+    return row if table.key in row else None
