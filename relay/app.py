@@ -10,13 +10,15 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from relay.directory import server as scim_server
 from relay.exceptions import StoreError
 from relay.hub.endpoint import agent_socket, close_all
 from relay.hub.hub import Hub
 from relay.hub.registration import register
 from relay.keys import HUB, RELAY_KEY, SETTINGS, SOCKETS, STORE
 from relay.settings import RelaySettings
-from relay.store.sqlite import SqliteStore
+from relay.store.configured import STORE_FILE as STORE_FILE
+from relay.store.configured import configured_store
 from shared import keyfile
 from shared.protocol import signing
 from shared.protocol.messages import CloseCode
@@ -24,7 +26,6 @@ from shared.protocol.messages import CloseCode
 log = structlog.get_logger("relay")
 
 SIGNING_KEY_FILE = "relay_signing_key.pem"
-STORE_FILE = "relay.sqlite3"
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -38,7 +39,7 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
     app[SOCKETS] = set()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        store = SqliteStore(data_dir / STORE_FILE)
+        store = configured_store(settings.store, data_dir / STORE_FILE)
         await store.open()
         await store.forget_sessions()
         app[STORE] = store
@@ -69,6 +70,7 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/agent/v1/register", register)
     app.router.add_get("/agent/v1/connect", agent_socket)
+    scim_server.setup(app)
     return app
 
 

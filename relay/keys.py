@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from relay.directory.service import Directory
+from relay.directory.tokens import TokenVerifier
 from relay.hub.hub import Hub
 from relay.settings import RelaySettings
 from relay.store.base import Store
@@ -14,3 +16,5 @@ STORE = web.AppKey("store", Store)
 RELAY_KEY = web.AppKey("relay_key", Ed25519PrivateKey)
 HUB = web.AppKey("hub", Hub)
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
+SCIM_DIRECTORY = web.AppKey("scim_directory", Directory)
+SCIM_TOKENS = web.AppKey("scim_tokens", TokenVerifier)

@@ -4,6 +4,7 @@ Every key is optional; a missing file means all defaults. Example::
 
     listen = "0.0.0.0:8443"
     handshake_timeout = 10.0
+    store = "postgresql://hatchway@db.example.org/hatchway"   # default "sqlite"
 
     [limits]
     window = 8
@@ -16,6 +17,10 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+from psycopg import conninfo
+
+from relay.directory.settings import ScimSettings
 from shared.protocol.messages import Limits
 from shared.settings import Table, read_toml
 
@@ -47,6 +52,11 @@ class RelaySettings:
     tls_private_key: str | None = None
     #: Frame, batch and window limits announced to agents.
     limits: Limits = field(default_factory=Limits)
+    #: Where the relay keeps agents and the directory: ``"sqlite"`` (a file in the data
+    #: folder) or a PostgreSQL URL ``postgresql://user[:password]@host[:port]/database``.
+    store: str = "sqlite"
+    #: The inbound SCIM endpoint's limits (the ``[scim]`` table).
+    scim: ScimSettings = field(default_factory=ScimSettings)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.tls_certificate is None or self.tls_private_key is None:
@@ -85,6 +95,10 @@ class RelaySettings:
             batch_ttl=lim_table.number("batch_ttl", lim.batch_ttl, minimum=5),
         )
         lim_table.reject_unknown()
+        store = table.string("store", defaults.store)
+        problem = store_problem(store)
+        if problem is not None:
+            raise table.error("store", problem)
         certificate = table.optional_string("tls_certificate")
         private_key = table.optional_string("tls_private_key")
         if (certificate is None) != (private_key is None):
@@ -107,9 +121,24 @@ class RelaySettings:
             tls_certificate=certificate,
             tls_private_key=private_key,
             limits=limits,
+            store=store,
+            scim=ScimSettings.load(table.table("scim")),
         )
         table.reject_unknown()
         return settings
+
+
+def store_problem(store: str) -> str | None:
+    """What is wrong with a ``store`` setting, or None."""
+    if store == "sqlite":
+        return None
+    if not store.startswith(("postgresql://", "postgres://")):
+        return f'must be "sqlite" or a postgresql:// URL, not {store.split(":", 1)[0]!r}'
+    try:
+        conninfo.conninfo_to_dict(store)
+    except psycopg.ProgrammingError as exc:
+        return f"is not a valid PostgreSQL URL: {str(exc).splitlines()[0]}"
+    return None
 
 
 def _check_tls(table: Table, certificate: str, private_key: str) -> None:

@@ -1,13 +1,25 @@
 """The store interface the relay's parts program against.
 
-Implementations: :mod:`relay.store.sqlite` (the default, one file in the data folder).
-Every method is a coroutine; implementations over blocking drivers run them in a thread.
+Implementations: :mod:`relay.store.sqlite` (the default, one file in the data folder) and
+:mod:`relay.store.postgresql`. Every method is a coroutine; implementations over blocking
+drivers run them in a thread.
+
+The directory (users, groups, memberships, assignments of entries to jobs) keeps a change
+log: every write and its change-log rows commit in one transaction, and the sequence
+numbers of the log only grow, in commit order, so a reader that follows
+:meth:`Store.changes_after` never misses a change.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from relay.directory.query import Query
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +54,103 @@ class AgentRecord:
         if self.connected_at is None:
             return "registered"
         return "disconnected"
+
+
+class EntryKind(StrEnum):
+    USER = "user"
+    GROUP = "group"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A user or group of the directory.
+
+    ``resource`` is the SCIM resource as stored: ``schemas``, ``userName`` (users) or
+    ``displayName`` (groups), ``externalId`` and every other attribute, extensions under
+    their URN; WITHOUT ``id``, ``meta`` and (for groups) ``members``, which the store keeps
+    itself. ``version`` starts at 1 and grows by one per change (the SCIM ETag is
+    ``W/"<version>"``).
+    """
+
+    kind: EntryKind
+    id: str
+    resource: dict[str, Any]
+    version: int
+    created_at: float
+    modified_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: str
+    kind: EntryKind
+    display: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    """A change to a group's member list; ``replace`` sets it exactly (then ``add`` and
+    ``remove`` apply after it)."""
+
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    replace: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One row of the change log.
+
+    ``action`` is ``created``, ``updated``, ``deleted``, ``members`` (``detail`` holds
+    ``added`` and ``removed`` member ids; a deleted entry leaves the groups it was in with a
+    ``members`` row each), ``assigned`` or ``unassigned`` (``detail`` holds ``job`` and
+    ``role``). ``version`` in ``detail`` is the entry's version after the change. Deleting an
+    entry also drops its assignments and its own members; its ``deleted`` row stands for those.
+    """
+
+    seq: int
+    at: float
+    kind: EntryKind
+    entry_id: str
+    action: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    job: str
+    kind: EntryKind
+    entry_id: str
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryWrite:
+    """One write of :meth:`Store.write_entries`: a create (``entry_id`` None), an update
+    (``resource`` and/or ``members`` given) or a delete (``delete`` true)."""
+
+    kind: EntryKind
+    entry_id: str | None = None
+    resource: dict[str, Any] | None = None
+    members: MemberChange | None = None
+    if_version: int | None = None
+    delete: bool = False
+
+
+# SCIM clients (the SCIM server's part of the store) ----------------------------------
+
+#: The visible start of every SCIM bearer token, so a leaked one is easy to recognise.
+SCIM_TOKEN_PREFIX = "hws_"  # noqa: S105 - a prefix, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class ScimToken:
+    """A bearer token of a SCIM client (an identity provider pushing to ``/scim/v2``)."""
+
+    id: str
+    client: str
+    created_at: float
+    revoked_at: float | None = None
 
 
 class Store(abc.ABC):
@@ -96,3 +205,121 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def forget_sessions(self) -> None:
         """On start: no agent is connected to a relay that has just started."""
+
+    # Directory ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_entry(
+        self, kind: EntryKind, resource: dict[str, Any], *, members: Sequence[str] = ()
+    ) -> Entry:
+        """Add a user or group with a new UUID as its id.
+
+        Raises :class:`~relay.exceptions.Conflict` if a user with the same ``userName``
+        (compared case-insensitively) exists (group display names need not be unique, as
+        RFC 7643 says), :class:`~relay.exceptions.NotFound` if a member id does not exist,
+        :class:`~relay.exceptions.InvalidEntry` if ``resource`` lacks ``userName`` (users)
+        or ``displayName`` (groups) or holds ``id``, ``meta`` or ``members``.
+        """
+
+    @abc.abstractmethod
+    async def get_entry(self, kind: EntryKind, entry_id: str) -> Entry:
+        """Raises :class:`~relay.exceptions.NotFound`."""
+
+    @abc.abstractmethod
+    async def update_entry(
+        self,
+        kind: EntryKind,
+        entry_id: str,
+        *,
+        resource: dict[str, Any] | None = None,
+        members: MemberChange | None = None,
+        if_version: int | None = None,
+    ) -> Entry:
+        """Replace the resource (if given) and change the members (groups) in one
+        transaction with their change-log rows. A write that changes nothing keeps the
+        version and logs nothing. Raises :class:`~relay.exceptions.PreconditionFailed` if
+        ``if_version`` is not the current version, and the errors of :meth:`create_entry`.
+        """
+
+    @abc.abstractmethod
+    async def delete_entry(
+        self, kind: EntryKind, entry_id: str, *, if_version: int | None = None
+    ) -> None:
+        """Delete an entry with its memberships and assignments. Raises
+        :class:`~relay.exceptions.NotFound` and :class:`~relay.exceptions.PreconditionFailed`."""
+
+    @abc.abstractmethod
+    async def write_entries(self, writes: Sequence[EntryWrite]) -> list[Entry | None]:
+        """Run several writes in ONE transaction (all or nothing), for imports; returns the
+        entry after each write (None for a delete). Raises what the single writes raise."""
+
+    @abc.abstractmethod
+    async def query_entries(self, kind: EntryKind, query: Query) -> tuple[list[Entry], int]:
+        """A page of the entries that match ``query.filter`` and the number of all matches.
+
+        String comparisons follow the attribute's caseExact (``id``, ``externalId`` and
+        member values exact; others not). ``query.count`` None returns every match from
+        ``start_index`` on (the SCIM server applies its own default page size). Without
+        ``sort_by`` entries come in the order they were created. Raises
+        :class:`~relay.exceptions.InvalidQuery` for a filter the store cannot run.
+        """
+
+    @abc.abstractmethod
+    async def group_members(self, group_id: str, *, expand: bool = False) -> list[Member]:
+        """The direct members of a group; ``expand`` flattens nested groups to their users
+        (each user once; cycles are safe). Raises :class:`~relay.exceptions.NotFound`."""
+
+    @abc.abstractmethod
+    async def member_groups(self, entry_id: str) -> list[str]:
+        """The ids of the groups an entry is a direct member of."""
+
+    @abc.abstractmethod
+    async def changes_after(self, seq: int, *, limit: int = 500) -> list[Change]:
+        """Change-log rows with a sequence number above ``seq``, in order, at most ``limit``."""
+
+    @abc.abstractmethod
+    async def wait_for_changes(self, seq: int, *, timeout: float = 30.0) -> int:
+        """Return the latest sequence number as soon as it is above ``seq``, or ``seq``
+        after ``timeout`` seconds (default 30). Woken by writes, not by a tight poll."""
+
+    @abc.abstractmethod
+    async def latest_change(self) -> int:
+        """The sequence number of the newest change-log row (0 if none)."""
+
+    @abc.abstractmethod
+    async def assign(
+        self, job: str, kind: EntryKind, entry_id: str, *, role: str | None = None
+    ) -> None:
+        """Assign a user or group to a job (again: change the role). Raises
+        :class:`~relay.exceptions.NotFound` for an unknown entry."""
+
+    @abc.abstractmethod
+    async def unassign(self, job: str, kind: EntryKind, entry_id: str) -> None:
+        """Raises :class:`~relay.exceptions.NotFound` if the entry is not assigned."""
+
+    @abc.abstractmethod
+    async def assignments(self, job: str) -> list[Assignment]: ...
+
+    @abc.abstractmethod
+    async def assigned_users(self, job: str) -> list[str]:
+        """Users assigned directly or through (nested) groups, each once, sorted."""
+
+    # SCIM clients (the SCIM server's part of the store) ----------------------------------
+
+    @abc.abstractmethod
+    async def create_scim_client(self, client: str) -> tuple[ScimToken, str]:
+        """Issue a bearer token for SCIM client ``client`` (a client may hold several, to
+        rotate); returns the record and the token text, shown once and stored as a hash."""
+
+    @abc.abstractmethod
+    async def verify_scim_token(self, token: str) -> str | None:
+        """The client a token belongs to, or None if it is unknown or revoked."""
+
+    @abc.abstractmethod
+    async def list_scim_clients(self) -> list[ScimToken]:
+        """Every SCIM token, revoked ones included, oldest first."""
+
+    @abc.abstractmethod
+    async def revoke_scim_client(self, client: str) -> int:
+        """Revoke every token of ``client``; returns how many. Raises
+        :class:`~relay.exceptions.NotFound` if the client has no token in force."""

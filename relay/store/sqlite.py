@@ -1,7 +1,9 @@
 """The SQLite store: the default, one file in the relay's data folder.
 
 sqlite3 blocks, so every call runs in a worker thread on one connection guarded by a
-lock; WAL mode lets the CLI (``hatchway relay token create``) write while a relay runs.
+lock; WAL mode lets the CLI (``hatchway relay token create``, ``hatchway directory import``)
+write while a relay runs. Directory writes take the database's write lock at their start
+(``BEGIN IMMEDIATE``), so change-log sequence numbers commit in order.
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from relay.exceptions import NotFound, RegistrationError, StoreError
-from relay.store.base import AgentRecord, Store, TokenRecord
+from relay.exceptions import Conflict, NotFound, RegistrationError, StoreError
+from relay.store.base import SCIM_TOKEN_PREFIX, AgentRecord, ScimToken, TokenRecord
+from relay.store.directory_dialects import SqliteDialect
+from relay.store.directory_steps import Steps
+from relay.store.directory_store import DirectoryMethods
 
 T = TypeVar("T")
 
 TOKEN_PREFIX = "hwt_"  # noqa: S105 - a visible prefix, not a secret
+#: Seconds between looks at the change log by :meth:`SqliteStore.wait_for_changes`, for
+#: writes by other processes (the CLI's import); writes through the same store wake it at once.
+CHANGE_POLL_INTERVAL = 1.0
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -39,12 +47,23 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class SqliteStore(Store):
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+def _fold(value: str | int | float | None) -> str | int | float | None:
+    return value.lower() if isinstance(value, str) else value
+
+
+class SqliteStore(DirectoryMethods):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        change_poll_interval: float = CHANGE_POLL_INTERVAL,
+    ) -> None:
         self.path = path
         self.clock = clock
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._init_directory(SqliteDialect(), change_poll_interval)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._locked, fn)
@@ -72,6 +91,9 @@ class SqliteStore(Store):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
+            # LIKE then honours case; filters that ignore case fold both sides with hw_fold.
+            db.execute("PRAGMA case_sensitive_like=ON")
+            db.create_function("hw_fold", 1, _fold, deterministic=True)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
         try:
@@ -102,6 +124,34 @@ class SqliteStore(Store):
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
+
+    async def _steps(self, steps: Steps, *, write: bool) -> Any:
+        return await self._run(lambda db: self._drive(db, steps, write))
+
+    def _drive(self, db: sqlite3.Connection, steps: Steps, write: bool) -> Any:
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            statement = next(steps)
+            while True:
+                if statement.many:
+                    db.executemany(statement.text, statement.params)
+                    rows: list[Any] = []
+                else:
+                    rows = db.execute(statement.text, statement.params).fetchall()
+                statement = steps.send(rows)
+        except StopIteration as done:
+            db.execute("COMMIT")
+            return done.value
+        except sqlite3.IntegrityError as exc:
+            db.execute("ROLLBACK")
+            if "directory_entries.name_key" in str(exc):
+                raise Conflict(f"{self.path}: a user with this userName exists already") from exc
+            raise
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            steps.close()
 
     def _close(self) -> None:
         with self._lock:
@@ -257,3 +307,51 @@ class SqliteStore(Store):
             db.execute("UPDATE agents SET session = NULL WHERE session IS NOT NULL")
 
         await self._run(update)
+
+    # SCIM clients (the SCIM server's part of the store) ----------------------------------
+
+    async def create_scim_client(self, client: str) -> tuple[ScimToken, str]:
+        token = SCIM_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = ScimToken(id=secrets.token_hex(6), client=client, created_at=self.clock())
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO scim_tokens (id, client, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                (record.id, client, hash_token(token), record.created_at),
+            )
+
+        await self._run(insert)
+        return record, token
+
+    async def verify_scim_token(self, token: str) -> str | None:
+        def query(db: sqlite3.Connection) -> str | None:
+            row = db.execute(
+                "SELECT client FROM scim_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+                (hash_token(token),),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(query)
+
+    async def list_scim_clients(self) -> list[ScimToken]:
+        def query(db: sqlite3.Connection) -> list[ScimToken]:
+            rows = db.execute(
+                "SELECT id, client, created_at, revoked_at FROM scim_tokens ORDER BY created_at"
+            ).fetchall()
+            return [ScimToken(*row) for row in rows]
+
+        return await self._run(query)
+
+    async def revoke_scim_client(self, client: str) -> int:
+        now = self.clock()
+
+        def revoke(db: sqlite3.Connection) -> int:
+            cur = db.execute(
+                "UPDATE scim_tokens SET revoked_at = ? WHERE client = ? AND revoked_at IS NULL",
+                (now, client),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"no SCIM client {client!r} with a token in force")
+            return cur.rowcount
+
+        return await self._run(revoke)

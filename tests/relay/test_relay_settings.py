@@ -172,3 +172,23 @@ def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
 def test_parse_listen_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_listen(text)
+
+
+def test_the_store_is_sqlite_by_default_or_a_postgresql_url(tmp_path: Path) -> None:
+    assert RelaySettings().store == "sqlite"
+    url = "postgresql://hatchway:secret@db.example.org:5433/hatchway?sslmode=require"
+    assert RelaySettings.load(write(tmp_path, f'store = "{url}"\n')).store == url
+
+
+@pytest.mark.parametrize(
+    ("store", "problem"),
+    [
+        ("mysql://db/hatchway", "must be \"sqlite\" or a postgresql:// URL, not 'mysql'"),
+        ("SQLite", 'must be "sqlite" or a postgresql:// URL'),
+        ("postgresql://db/hatchway?colour=blue", "is not a valid PostgreSQL URL"),
+    ],
+)
+def test_a_bad_store_is_refused(tmp_path: Path, store: str, problem: str) -> None:
+    error = load_error(tmp_path, f'store = "{store}"\n')
+    assert error.key == "store"
+    assert problem in str(error)

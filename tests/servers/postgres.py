@@ -179,6 +179,10 @@ class PostgresServer(ThrowawayServer):
         # FORCE ends connections a test leaked, which would otherwise block the drop.
         self.psql(f'DROP DATABASE IF EXISTS "{checked_identifier(name)}" WITH (FORCE)')
 
+    def url(self, database: str) -> str:
+        """A libpq URL (for psycopg, and the relay's ``store`` setting)."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}?sslmode=disable"
+
     def odbc_connection_string(self, database: str, driver: str = "PostgreSQL Unicode") -> str:
         # Debian's odbcinst.ini turns CommLog on, which litters /tmp with log files.
         return (

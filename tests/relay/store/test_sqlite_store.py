@@ -1,19 +1,20 @@
-"""The relay's SQLite store: migrations, registration tokens and the agents' states."""
+"""The relay's stores: SQLite's migrations; registration tokens and the agents' states in
+both stores (the tests that take ``store`` run against SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 import relay.store
 from relay.exceptions import NotFound, RegistrationError, StoreError
-from relay.store.base import AgentRecord
+from relay.store.base import AgentRecord, Store
 from relay.store.sqlite import SqliteStore
+from tests.relay.store.conftest import Backend, OpenStore, SqliteBackend
 
 NOW = 1_700_000_000.0
 CONNECTORS = [{"name": "hr", "type": "sql"}]
@@ -64,20 +65,18 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def store(db_path: Path, clock: Clock) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(db_path, clock=clock)
-    await s.open()
-    yield s
-    await s.close()
+async def store(open_store: OpenStore, clock: Clock) -> Store:
+    opened: Store = await open_store(clock=clock)
+    return opened
 
 
-async def connect(store: SqliteStore, name: str, session: str) -> None:
+async def connect(store: Store, name: str, session: str) -> None:
     await store.agent_connected(
         name, session=session, software="sw", protocol_version=1, connectors=CONNECTORS
     )
 
 
-async def register(store: SqliteStore, name: str, public_key: str = "key-1") -> AgentRecord:
+async def register(store: Store, name: str, public_key: str = "key-1") -> AgentRecord:
     _, token = await store.create_token(name, 3600)
     return await store.redeem_token(token, public_key, "hatchway-agent 0.1.0")
 
@@ -173,7 +172,7 @@ async def test_calls_on_a_store_that_was_never_opened_fail_clearly(db_path: Path
 
 
 async def test_a_token_is_stored_only_as_its_sha256_hash(
-    store: SqliteStore, db_path: Path, clock: Clock
+    store: Store, backend: Backend, clock: Clock
 ) -> None:
     record, token = await store.create_token("branch", 7200)
 
@@ -184,22 +183,23 @@ async def test_a_token_is_stored_only_as_its_sha256_hash(
     assert record.expires_at == NOW + 7200
     assert record.used_at is None
 
-    rows = raw_rows(db_path, "SELECT * FROM registration_tokens")
+    rows = backend.rows("SELECT * FROM registration_tokens")
     assert len(rows) == 1
     assert token not in [str(v) for v in rows[0]]
-    (stored_hash,) = raw_rows(db_path, "SELECT token_hash FROM registration_tokens")[0]
+    (stored_hash,) = backend.rows("SELECT token_hash FROM registration_tokens")[0]
     assert stored_hash == hashlib.sha256(token.encode()).hexdigest()
-    for file in db_path.parent.iterdir():
-        assert token.encode() not in file.read_bytes(), file
+    if isinstance(backend, SqliteBackend):
+        for file in backend.path.parent.iterdir():
+            assert token.encode() not in file.read_bytes(), file
 
 
-async def test_each_token_is_different(store: SqliteStore) -> None:
+async def test_each_token_is_different(store: Store) -> None:
     tokens = {(await store.create_token("branch", 60))[1] for _ in range(5)}
     assert len(tokens) == 5
     assert len(await store.list_tokens()) == 5
 
 
-async def test_redeeming_a_token_registers_the_agent(store: SqliteStore, clock: Clock) -> None:
+async def test_redeeming_a_token_registers_the_agent(store: Store, clock: Clock) -> None:
     _, token = await store.create_token("branch", 3600)
     clock.now += 10
 
@@ -219,14 +219,14 @@ async def test_redeeming_a_token_registers_the_agent(store: SqliteStore, clock: 
     assert used.used_at == NOW + 10
 
 
-async def test_an_unknown_token_is_refused(store: SqliteStore) -> None:
+async def test_an_unknown_token_is_refused(store: Store) -> None:
     with pytest.raises(RegistrationError) as info:
         await store.redeem_token("hwt_not-a-real-token", "pk", "sw")
     assert info.value.code == "invalid_token"
     assert await store.list_agents() == []
 
 
-async def test_a_token_works_only_once(store: SqliteStore) -> None:
+async def test_a_token_works_only_once(store: Store) -> None:
     _, token = await store.create_token("branch", 3600)
     await store.redeem_token(token, "pk-1", "sw")
 
@@ -235,13 +235,9 @@ async def test_a_token_works_only_once(store: SqliteStore) -> None:
     assert info.value.code == "token_used"
 
 
-async def test_an_expired_token_is_refused(db_path: Path, store: SqliteStore) -> None:
-    past = SqliteStore(db_path, clock=lambda: NOW - 7200)
-    await past.open()
-    try:
-        _, token = await past.create_token("branch", 3600)  # expired an hour before NOW
-    finally:
-        await past.close()
+async def test_an_expired_token_is_refused(open_store: OpenStore, store: Store) -> None:
+    past = await open_store(clock=lambda: NOW - 7200)
+    _, token = await past.create_token("branch", 3600)  # expired an hour before NOW
 
     with pytest.raises(RegistrationError) as info:
         await store.redeem_token(token, "pk", "sw")
@@ -249,14 +245,14 @@ async def test_an_expired_token_is_refused(db_path: Path, store: SqliteStore) ->
 
 
 async def test_a_failed_redemption_changes_nothing(
-    store: SqliteStore, db_path: Path, clock: Clock
+    store: Store, backend: Backend, clock: Clock
 ) -> None:
     _, token = await store.create_token("branch", 3600)
     clock.now += 5
     await store.redeem_token(token, "pk-1", "sw-1")
     _, expiring = await store.create_token("other", 60)
-    agents_before = raw_rows(db_path, "SELECT * FROM agents")
-    tokens_before = raw_rows(db_path, "SELECT * FROM registration_tokens ORDER BY id")
+    agents_before = backend.rows("SELECT * FROM agents")
+    tokens_before = backend.rows("SELECT * FROM registration_tokens ORDER BY id")
 
     clock.now += 3600
     with pytest.raises(RegistrationError, match="token_used"):
@@ -266,8 +262,8 @@ async def test_a_failed_redemption_changes_nothing(
     with pytest.raises(RegistrationError, match="invalid_token"):
         await store.redeem_token("hwt_nonsense", "pk-x", "sw-2")
 
-    assert raw_rows(db_path, "SELECT * FROM agents") == agents_before
-    assert raw_rows(db_path, "SELECT * FROM registration_tokens ORDER BY id") == tokens_before
+    assert backend.rows("SELECT * FROM agents") == agents_before
+    assert backend.rows("SELECT * FROM registration_tokens ORDER BY id") == tokens_before
     agent = await store.get_agent("branch")
     assert agent is not None
     assert agent.public_key == "pk-1"
@@ -275,7 +271,7 @@ async def test_a_failed_redemption_changes_nothing(
 
 
 async def test_concurrent_redemptions_of_one_token_let_exactly_one_win(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     _, token = await store.create_token("branch", 3600)
 
@@ -295,20 +291,16 @@ async def test_concurrent_redemptions_of_one_token_let_exactly_one_win(
 
 
 async def test_concurrent_redemptions_through_two_stores_let_exactly_one_win(
-    store: SqliteStore, db_path: Path, clock: Clock
+    store: Store, open_store: OpenStore, clock: Clock
 ) -> None:
-    # Two processes on one file (a relay and the CLI) must not both redeem a token.
-    other = SqliteStore(db_path, clock=clock)
-    await other.open()
-    try:
-        _, token = await store.create_token("branch", 3600)
-        outcomes = await asyncio.gather(
-            store.redeem_token(token, "pk-a", "sw"),
-            other.redeem_token(token, "pk-b", "sw"),
-            return_exceptions=True,
-        )
-    finally:
-        await other.close()
+    # Two processes on one database (a relay and the CLI) must not both redeem a token.
+    other = await open_store(clock=clock)
+    _, token = await store.create_token("branch", 3600)
+    outcomes = await asyncio.gather(
+        store.redeem_token(token, "pk-a", "sw"),
+        other.redeem_token(token, "pk-b", "sw"),
+        return_exceptions=True,
+    )
 
     assert sum(isinstance(o, AgentRecord) for o in outcomes) == 1, outcomes
     errors = [o for o in outcomes if isinstance(o, BaseException)]
@@ -317,9 +309,7 @@ async def test_concurrent_redemptions_through_two_stores_let_exactly_one_win(
     assert errors[0].code == "token_used"
 
 
-async def test_a_revoked_name_can_register_again_with_a_new_key(
-    store: SqliteStore, clock: Clock
-) -> None:
+async def test_a_revoked_name_can_register_again_with_a_new_key(store: Store, clock: Clock) -> None:
     await register(store, "branch", "old-key")
     clock.now += 10
     revoked = await store.revoke_agent("branch")
@@ -339,12 +329,12 @@ async def test_a_revoked_name_can_register_again_with_a_new_key(
     assert len(await store.list_agents()) == 1
 
 
-async def test_revoking_an_unknown_agent_is_not_found(store: SqliteStore) -> None:
+async def test_revoking_an_unknown_agent_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound, match="nobody"):
         await store.revoke_agent("nobody")
 
 
-async def test_revoking_twice_keeps_the_first_time(store: SqliteStore, clock: Clock) -> None:
+async def test_revoking_twice_keeps_the_first_time(store: Store, clock: Clock) -> None:
     await register(store, "branch")
     first = await store.revoke_agent("branch")
     clock.now += 100
@@ -356,7 +346,7 @@ async def test_revoking_twice_keeps_the_first_time(store: SqliteStore, clock: Cl
 
 
 async def test_an_agent_goes_from_registered_to_connected_to_disconnected_to_revoked(
-    store: SqliteStore, clock: Clock
+    store: Store, clock: Clock
 ) -> None:
     await register(store, "branch")
     agent = await store.get_agent("branch")
@@ -400,7 +390,7 @@ async def test_an_agent_goes_from_registered_to_connected_to_disconnected_to_rev
     assert agent.revoked_at == NOW + 180
 
 
-async def test_an_old_session_disconnecting_does_not_end_a_newer_one(store: SqliteStore) -> None:
+async def test_an_old_session_disconnecting_does_not_end_a_newer_one(store: Store) -> None:
     await register(store, "branch")
     await connect(store, "branch", "old")
     await connect(store, "branch", "new")
@@ -419,7 +409,7 @@ async def test_an_old_session_disconnecting_does_not_end_a_newer_one(store: Sqli
     assert agent.state == "disconnected"
 
 
-async def test_forget_sessions_disconnects_every_agent(store: SqliteStore) -> None:
+async def test_forget_sessions_disconnects_every_agent(store: Store) -> None:
     for name in ("a", "b", "c"):
         await register(store, name)
     await connect(store, "a", "sa")
@@ -434,7 +424,7 @@ async def test_forget_sessions_disconnects_every_agent(store: SqliteStore) -> No
     assert agents["c"].state == "registered"
 
 
-async def test_list_agents_is_sorted_by_name(store: SqliteStore) -> None:
+async def test_list_agents_is_sorted_by_name(store: Store) -> None:
     for name in ("zulu", "alpha", "mike"):
         await register(store, name)
     assert [a.name for a in await store.list_agents()] == ["alpha", "mike", "zulu"]
