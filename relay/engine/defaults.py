@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from relay.engine.exceptions import MappingError
 from relay.engine.jobfile import JobDefinition
 from relay.engine.mapping import ApplyOn, AttributeMapping, MappingType, ObjectMapping
 from shared.connector import GROUP, USER, ObjectClassInfo
@@ -114,9 +115,14 @@ def default_job(target: str, schemas: Mapping[str, ObjectClassInfo] | None = Non
     the target has: object classes it lacks are left out, and so are mappings to attributes
     its schema does not list (a SQL table without a ``title`` column, say). Without, the
     job marks every default mapping optional, so :meth:`JobDefinition.mappers` cuts them
-    the same way once the schema is known. Raises ``KeyError`` for an unknown target type.
+    the same way once the schema is known. Raises :class:`MappingError` for an unknown
+    target type.
     """
-    per_kind = DEFAULTS[target]
+    per_kind = DEFAULTS.get(target)
+    if per_kind is None:
+        raise MappingError(
+            f"no default mappings for target type {target!r}; the types are {', '.join(DEFAULTS)}"
+        )
     objects = []
     for kind, mappings in per_kind.items():
         kept = mappings

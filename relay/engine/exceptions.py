@@ -7,8 +7,10 @@
         ├── ExpressionError            an attribute-mapping expression is wrong
         │   ├── ExpressionSyntaxError  refused when saved; has position and expectation
         │   └── EvaluationError        failed on one object's values (a bad date...)
+        │       └── DateFormatError    a date text or format that cannot be used
         ├── MappingError               a mapping is refused when saved; names it
-        └── ScopingError               a filter is refused when saved; names it and the clause
+        ├── ScopingError               a filter is refused when saved; names it and the clause
+        └── UnknownTemplateError       no gallery template has that name
 
 Everything an expression can get wrong in its text is an ``ExpressionSyntaxError`` at
 compile time, when an administrator saves it; only what depends on one object's values is
@@ -46,6 +48,12 @@ class EvaluationError(ExpressionError):
     """An expression failed on one object's values (a date that does not parse, say)."""
 
 
+class DateFormatError(EvaluationError):
+    """A date's text or a .NET date format that cannot be used. Raised without context by
+    ``relay.engine.expressions.datetimes``; callers add the function's name, or turn it into
+    an :class:`ExpressionSyntaxError` when the format is a constant checked on save."""
+
+
 class MappingError(EngineError):
     """An attribute mapping is refused when it is saved; the message names the mapping
     (its target attribute and object class) so the administrator knows which row to fix."""
@@ -54,3 +62,7 @@ class MappingError(EngineError):
 class ScopingError(EngineError):
     """A scoping filter is refused when it is saved; the message names the filter and the
     clause (its 1-based position and attribute)."""
+
+
+class UnknownTemplateError(EngineError):
+    """No gallery template has the name asked for; the message lists the templates."""

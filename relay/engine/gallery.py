@@ -12,9 +12,9 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
 
 from relay.engine import jobfile
+from relay.engine.exceptions import UnknownTemplateError
 from relay.engine.jobfile import JobDefinition
 from shared.exceptions import SettingsError
 from shared.settings import Table
@@ -58,11 +58,13 @@ def names() -> list[str]:
 
 @cache
 def load(name: str) -> Template:
-    """A template by name; raises ``KeyError`` naming the known templates when there is no
-    such template, and :class:`SettingsError` when its file is broken."""
+    """A template by name; raises :class:`UnknownTemplateError` naming the known templates
+    when there is no such template, and :class:`SettingsError` when its file is broken."""
     known = names()
     if name not in known:
-        raise KeyError(f"no gallery template {name!r}; the templates are {', '.join(known)}")
+        raise UnknownTemplateError(
+            f"no gallery template {name!r}; the templates are {', '.join(known)}"
+        )
     resource = resources.files("relay.engine").joinpath(_FOLDER, f"{name}.toml")
     where = f"gallery template {name}.toml"
     text = resource.read_text(encoding="utf-8")
@@ -91,14 +93,13 @@ def job(name: str) -> JobDefinition:
 
 
 def _urls(meta: Table, key: str) -> tuple[str, ...]:
-    value: Any = meta.data.get(key)
-    if not isinstance(value, list) or not value:
+    urls = meta.string_list(key)
+    if not urls:
         raise meta.error(key, "must be a non-empty list of URLs")
-    for url in value:
-        if not isinstance(url, str) or not url.startswith("https://"):
+    for url in urls:
+        if not url.startswith("https://"):
             raise meta.error(key, f"{url!r} is not an https URL")
-    jobfile.mark_read(meta, key)
-    return tuple(value)
+    return urls
 
 
 def _quirks(meta: Table) -> tuple[Quirk, ...]:

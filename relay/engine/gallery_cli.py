@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from relay.engine import gallery, jobfile
 from relay.engine.graph_import import load_export
-from shared.exceptions import SettingsError
 
 
 def add_commands(subparsers: Any) -> None:
@@ -55,16 +55,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    if args.name not in gallery.names():
-        raise SettingsError(
-            args.name, None, f"is not a gallery template; the templates are {_known()}"
-        )
     sys.stdout.write(gallery.load(args.name).text)
     return 0
-
-
-def _known() -> str:
-    return ", ".join(gallery.names())
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -85,7 +77,10 @@ def _import_entra(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        args.output.write_text(text, encoding="utf-8")
+        # Written aside and renamed, so a failed write never leaves half a job file.
+        partial = args.output.with_name(args.output.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, args.output)
     for line in result.report:
         print(f"not carried over: {line}", file=sys.stderr)
     return 0

@@ -24,6 +24,7 @@ from typing import Any
 
 from relay.engine.exceptions import ExpressionError, ScopingError
 from relay.engine.expressions import compile_expression
+from relay.engine.expressions.printer import quote
 from relay.engine.jobfile import JobDefinition
 from relay.engine.mapping import ApplyOn, AttributeMapping, MappingType, ObjectMapping
 from relay.engine.scope import Clause, Operator, Scope, ScopeMode, ScopingFilter
@@ -242,7 +243,7 @@ class _Importer:
             if not isinstance(text, str) or not text.strip():
                 try:
                     text = expression_text(source)
-                except ValueError as exc:
+                except ExpressionError as exc:
                     self.note(here, f"function not carried over: {exc}")
                     return None
             try:
@@ -308,7 +309,7 @@ class _Importer:
             return None
         try:
             operator = Operator.parse(operator_text)
-        except ValueError as exc:
+        except ScopingError as exc:
             self.note(where, str(exc))
             return None
         operand = item.get("targetOperand") or {}
@@ -324,30 +325,27 @@ def _priority(item: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def expression_text(node: Mapping[str, Any], depth: int = 0) -> str:
     """The expression text of a Graph ``attributeMappingSource`` tree, for exports that
     carry the tree without its ``expression``. Parameters are taken in the order listed,
-    which is the order Graph writes them."""
+    which is the order Graph writes them. Raises :class:`ExpressionError` for a tree that
+    is not one."""
     if depth > 64:
-        raise ValueError("nested deeper than 64 functions")
+        raise ExpressionError("nested deeper than 64 functions")
     kind = str(node.get("type") or "Attribute")
     name = node.get("name")
     if not isinstance(name, str):
-        raise ValueError(f"a {kind} without a name")
+        raise ExpressionError(f"a {kind} without a name")
     if kind == "Attribute":
         return f"[{name}]"
     if kind == "Constant":
-        return _quote(name)
+        return quote(name)
     if kind != "Function":
-        raise ValueError(f"unknown source type {kind!r}")
+        raise ExpressionError(f"unknown source type {kind!r}")
     arguments = []
     for parameter in node.get("parameters") or ():
         value = parameter.get("value") if isinstance(parameter, Mapping) else None
         if not isinstance(value, Mapping):
-            raise ValueError(f"parameter of {name} without a value")
+            raise ExpressionError(f"parameter of {name} without a value")
         arguments.append(expression_text(value, depth + 1))
     return f"{name}({', '.join(arguments)})"

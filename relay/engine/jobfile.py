@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from relay.engine.exceptions import MappingError, ScopingError
+from relay.engine.exceptions import MappingError, ScopingError, UnknownTemplateError
 from relay.engine.mapping import (
     ApplyOn,
     AttributeMapping,
@@ -126,11 +126,10 @@ def parse(
     data: Mapping[str, Any],
     *,
     source: str,
-    base: Callable[[str], JobDefinition] | None = None,
     extra: Sequence[str] = (),
 ) -> JobDefinition:
-    """A job from parsed TOML. ``base`` gives the job a ``template`` names (the gallery by
-    default); ``extra`` names top-level tables the caller reads itself."""
+    """A job from parsed TOML; ``extra`` names top-level tables the caller reads itself
+    (the gallery's ``[gallery]``)."""
     table = Table(data, source=source)
     for name in extra:
         table.table(name)
@@ -139,7 +138,7 @@ def parse(
     if template is not None:
         if "defaults" in table.data:
             raise table.error("defaults", "only applies to a job without a template")
-        inherited = _template(table, template, base)
+        inherited = _template(table, template)
         if target_text is not None and target_text != inherited.target:
             raise table.error(
                 "target", f"template {template!r} is for {inherited.target!r} targets"
@@ -184,17 +183,13 @@ def parse(
     return job
 
 
-def _template(
-    table: Table, name: str, base: Callable[[str], JobDefinition] | None
-) -> JobDefinition:
-    if base is None:
-        from relay.engine import gallery  # the gallery's templates are job files themselves
+def _template(table: Table, name: str) -> JobDefinition:
+    from relay.engine import gallery  # the gallery's templates are job files themselves
 
-        base = gallery.job
     try:
-        return base(name)
-    except KeyError as exc:
-        raise table.error("template", str(exc.args[0])) from exc
+        return gallery.job(name)
+    except UnknownTemplateError as exc:
+        raise table.error("template", str(exc)) from exc
 
 
 def _defaults(table: Table, target: str) -> JobDefinition:
@@ -222,7 +217,7 @@ def _object(
     if not object_class.strip():
         raise sub.error("object_class", "must not be empty")
     mappings = {} if sub.boolean("replace", False) else {m.target: m for m in base.mappings}
-    for target in _string_list(sub, "remove"):
+    for target in sub.string_list("remove"):
         if mappings.pop(target, None) is None:
             raise sub.error("remove", f"no inherited mapping has target {target!r}")
         keys.pop((kind, target), None)
@@ -250,26 +245,9 @@ def _object(
     )
 
 
-def _string_list(table: Table, name: str) -> list[str]:
-    value = table.data.get(name)
-    if value is None:
-        mark_read(table, name)
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise table.error(name, "must be a list of strings")
-    mark_read(table, name)
-    return list(value)
-
-
-def mark_read(table: Table, name: str) -> None:
-    """Mark a key as read for :meth:`Table.reject_unknown` when its type needs more than
-    Table's typed accessors offer (lists, tables of tables, any scalar)."""
-    table._seen.add(name)
-
-
 def entries(table: Table, name: str) -> list[tuple[int, Table]]:
-    value = table.data.get(name)
-    mark_read(table, name)
+    """The tables of an array of tables (``[[name]]``), each with its index."""
+    value = table.raw(name)
     if value is None:
         return []
     if not isinstance(value, list):
@@ -291,8 +269,7 @@ _KINDS = {
 
 
 def _scalar(table: Table, name: str) -> Scalar:
-    value = table.data.get(name)
-    mark_read(table, name)
+    value = table.raw(name)
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float) and math.isfinite(value):
@@ -355,7 +332,7 @@ def _filter(table: Table) -> ScopingFilter:
         operator_text = entry.string("operator", required=True)
         try:
             operator = Operator.parse(operator_text)
-        except ValueError as exc:
+        except ScopingError as exc:
             raise entry.error("operator", str(exc)) from exc
         values = _values(entry)
         entry.reject_unknown()
@@ -375,12 +352,10 @@ def _filter(table: Table) -> ScopingFilter:
 def _values(entry: Table) -> tuple[str, ...]:
     if "value" in entry.data and "values" in entry.data:
         raise entry.error("values", "give 'value' or 'values', not both")
-    single = entry.data.get("value")
-    mark_read(entry, "value")
+    single = entry.raw("value")
     if single is not None:
         return (_operand(entry, "value", single),)
-    many = entry.data.get("values")
-    mark_read(entry, "values")
+    many = entry.raw("values")
     if many is None:
         return ()
     if not isinstance(many, list) or not many:

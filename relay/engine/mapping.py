@@ -37,14 +37,13 @@ from relay.engine.expressions import (
     Expression,
     compile_expression,
 )
+from relay.engine.mapping_schema import attribute_info, converted
 from relay.engine.scope import ScopingFilter
 from relay.engine.source import Source, compile_reference
 from shared.connector import (
     GROUP,
     USER,
-    AttributeInfo,
     Attributes,
-    AttributeType,
     Equals,
     ObjectClassInfo,
     Scalar,
@@ -358,7 +357,7 @@ def _where(mapping: ObjectMapping, m: AttributeMapping) -> str:
 
 def _step(mapping: ObjectMapping, m: AttributeMapping, schema: ObjectClassInfo | None) -> _Step:
     where = _where(mapping, m)
-    info = _attribute_info(where, m, schema)
+    info = attribute_info(where, m.target, schema)
     payload: Any
     if m.type is MappingType.DIRECT:
         if not m.source.strip():
@@ -370,7 +369,7 @@ def _step(mapping: ObjectMapping, m: AttributeMapping, schema: ObjectClassInfo |
     elif m.type is MappingType.CONSTANT:
         if m.value is None:
             raise MappingError(f"{where}: a constant mapping needs a value")
-        kind, payload = _CONSTANT, _converted(where, "value", m.value, info)
+        kind, payload = _CONSTANT, converted(where, "value", m.value, info)
     elif m.type is MappingType.EXPRESSION:
         kind, payload = _EXPRESSION, _compiled(where, m)
     elif m.type is MappingType.NONE:
@@ -385,7 +384,7 @@ def _step(mapping: ObjectMapping, m: AttributeMapping, schema: ObjectClassInfo |
         raise MappingError(f"{where}: only a constant mapping has a value")
     if m.matching and kind == _EXPRESSION and payload.needs_target:
         raise MappingError(f"{where}: SelectUniqueValue cannot compute a matching attribute")
-    default = None if m.default is None else _converted(where, "default", m.default, info)
+    default = None if m.default is None else converted(where, "default", m.default, info)
     if info is not None and not info.updatable and m.apply is ApplyOn.ALWAYS:
         raise MappingError(
             f"{where}: the target cannot update this attribute; apply it on create only"
@@ -401,55 +400,3 @@ def _compiled(where: str, m: AttributeMapping) -> Expression:
         return compile_expression(m.expression)
     except ExpressionError as exc:
         raise MappingError(f"{where}: expression {m.expression!r}: {exc}") from exc
-
-
-def _attribute_info(
-    where: str, m: AttributeMapping, schema: ObjectClassInfo | None
-) -> AttributeInfo | None:
-    if schema is None:
-        return None
-    info = next((a for a in schema.attributes if a.name == m.target), None)
-    if info is not None:
-        return info
-    folded = m.target.casefold()
-    near = next((a.name for a in schema.attributes if a.name.casefold() == folded), None)
-    hint = f"; did you mean {near!r}?" if near else ""
-    raise MappingError(
-        f"{where}: the target has no attribute {m.target!r} in object class {schema.name!r}{hint}"
-    )
-
-
-_TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no"})
-
-
-def _converted(where: str, what: str, value: Scalar, info: AttributeInfo | None) -> Scalar:
-    """A constant or default as the target attribute's type wants it; constants come from
-    text (TOML strings, Entra's "True"), so text that spells the type is accepted."""
-    if info is None or value is None:
-        return value
-    kind = info.type
-    if kind is AttributeType.BOOLEAN:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE or text in _FALSE:
-            return text in _TRUE
-        raise MappingError(f"{where}: {what} {value!r} is not true or false")
-    if kind is AttributeType.INTEGER:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        try:
-            return int(str(value).strip())
-        except ValueError as exc:
-            raise MappingError(f"{where}: {what} {value!r} is not an integer") from exc
-    if kind is AttributeType.DECIMAL:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        try:
-            return float(str(value).strip())
-        except ValueError as exc:
-            raise MappingError(f"{where}: {what} {value!r} is not a number") from exc
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return value if isinstance(value, str) else str(value)

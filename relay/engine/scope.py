@@ -64,10 +64,11 @@ class Operator(StrEnum):
     @classmethod
     def parse(cls, text: str) -> Operator:
         """The operator a name stands for, ignoring case and ``_`` against space, so
-        ``NOT_EQUALS``, ``not equals`` and ``Greater_Than`` are all accepted."""
+        ``NOT_EQUALS``, ``not equals`` and ``Greater_Than`` are all accepted; raises
+        :class:`ScopingError` for any other name."""
         operator = _OPERATORS.get(_fold(text))
         if operator is None:
-            raise ValueError(
+            raise ScopingError(
                 f"unknown operator {text!r}; the operators are "
                 + ", ".join(repr(o.value) for o in cls)
             )

@@ -140,9 +140,8 @@ def run_engine(resources: Sequence[dict[str, Any]], mapper: Mapper, scope: Scope
     return in_scope
 
 
-def flattened(
-    resources: Sequence[dict[str, Any]], mapper: Mapper, scope: Scope
-) -> list[dict[str, Any]]:
+def flattened(resources: Sequence[dict[str, Any]], mapper: Mapper) -> list[dict[str, Any]]:
+    """The baseline's input: each user's attributes already under the target's names."""
     links = Links(resolve=anchor_of)
     return [mapper.attributes(Source(r), create=True, links=links) for r in resources]
 
@@ -206,15 +205,12 @@ def breakdown(resources: Sequence[dict[str, Any]], mapper: Mapper, scope: Scope)
 
 
 def machine() -> str:
-    model = "unknown CPU"
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}"
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError as exc:
+        return f"{os.cpu_count()} cores, unknown CPU (/proc/cpuinfo: {exc.strerror})"
+    models = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return f"{os.cpu_count()} cores, {next(models, 'unknown CPU')}"
 
 
 def table(count: int, engine: tuple[float, float, int], baseline: tuple[float, float, int]) -> str:
@@ -263,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"hatchway mapping benchmark, {count:,} users; {machine()}")
     resources = users(count)
     mapper, scope = build()
-    flat = flattened(resources, mapper, scope)
+    flat = flattened(resources, mapper)
     run_engine(resources[:1000], mapper, scope)  # warm caches (reference compilation)
     engine = best_of(3, run_engine, resources, mapper, scope)
     baseline = best_of(3, run_baseline, flat)

@@ -9,6 +9,7 @@ Switch instead.
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,10 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+_NUMERIC = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+"""Text that reads as a decimal number; Python's float() also takes "nan", "inf" and "1_0"."""
+
+
 def _key(value: Any) -> tuple[str, Any]:
     """What a value compares as: ("number", float), ("date", datetime) or ("text", str)."""
     if isinstance(value, datetime):
@@ -33,10 +38,9 @@ def _key(value: Any) -> tuple[str, Any]:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return "number", value
     word = text(value, "a comparison")
-    try:
-        return "number", float(word)  # type: ignore[arg-type]
-    except ValueError:
-        return "text", word
+    if word is not None and _NUMERIC.fullmatch(word):
+        return "number", float(word)
+    return "text", word
 
 
 def comparison(symbol: str, left: Evaluator, right: Evaluator) -> Evaluator:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from relay.engine.exceptions import DateFormatError
+
 MONTHS = (
     "January",
     "February",
@@ -72,10 +74,6 @@ UTC, behaves as RoundtripKind plus AdjustToUniversal whatever is given (whitespa
 the value is always allowed)."""
 
 _EPOCH_1601 = datetime(1601, 1, 1, tzinfo=UTC)
-
-
-class DateFormatError(ValueError):
-    """A format string or a date text that cannot be used; the caller adds the context."""
 
 
 def vb_text(moment: datetime) -> str:
@@ -150,15 +148,21 @@ def parse_date(text: str) -> datetime:
         )
     except ValueError as exc:
         raise DateFormatError(f"{text!r} is not a valid date: {exc}") from exc
-    return moment - _offset(parts["offset"])
+    return _in_utc(moment, parts["offset"], text)
 
 
-def _offset(text: str | None) -> timedelta:
-    if not text or text.upper() == "Z":
-        return timedelta(0)
-    digits = text[1:].replace(":", "")
+def _in_utc(moment: datetime, offset: str | None, text: str) -> datetime:
+    """``moment``, read with ``offset`` (``Z``, ``+08:00``, ``-0700``...), moved to UTC."""
+    if not offset or offset.upper() == "Z":
+        return moment
+    digits = offset[1:].replace(":", "")
     delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-    return -delta if text[0] == "-" else delta
+    try:
+        return moment + delta if offset[0] == "-" else moment - delta
+    except OverflowError as exc:
+        raise DateFormatError(
+            f"{text!r} in UTC is outside the dates Hatchway can represent"
+        ) from exc
 
 
 # --- .NET custom formats (FormatDateTime) --------------------------------------------------
@@ -380,4 +384,4 @@ def parse_exact(text: str, pattern: str) -> datetime:
     offset = parts.get("offset")
     if offset and offset.upper() != "Z" and len(offset) <= 3:
         offset = f"{offset[0]}{offset[1:].zfill(2)}:00"
-    return moment - _offset(offset)
+    return _in_utc(moment, offset, text)

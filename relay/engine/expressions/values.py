@@ -8,12 +8,13 @@ functions and print as ``M/d/yyyy h:mm:ss tt`` anywhere text is needed.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
-from relay.engine.exceptions import EvaluationError
+from relay.engine.exceptions import DateFormatError, EvaluationError
 from relay.engine.expressions.context import IGNORE_FLOW
-from relay.engine.expressions.datetimes import DateFormatError, parse_date, vb_text
+from relay.engine.expressions.datetimes import parse_date, vb_text
 from relay.engine.source import Value
 
 
@@ -57,24 +58,29 @@ def integer(value: Any, function: str, parameter: str) -> int | None:
     word = text(value, function)
     if word is None:
         return None
+    digits = word.strip()
     try:
-        return int(word.strip(), 16) if word.strip()[:2] in ("&H", "&h") else int(word)
+        return int(digits[2:], 16) if digits[:2] in ("&H", "&h") else int(digits)
     except ValueError:
-        pass
-    raise EvaluationError(f"{function}: {parameter} must be a whole number, got {word!r}")
+        raise EvaluationError(
+            f"{function}: {parameter} must be a whole number, got {word!r}"
+        ) from None
 
 
 def number(value: Any, function: str, parameter: str) -> float | None:
-    """A number from a number or its text, for comparisons and date arithmetic."""
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+    """A finite number from a number or its text, for date arithmetic."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     word = text(value, function)
     if word is None:
         return None
     try:
-        return float(word)
+        found = float(word)
     except ValueError:
-        raise EvaluationError(f"{function}: {parameter} must be a number, got {word!r}") from None
+        found = math.nan
+    if not math.isfinite(found):
+        raise EvaluationError(f"{function}: {parameter} must be a number, got {word!r}")
+    return found
 
 
 def truth(value: Any, function: str) -> bool:

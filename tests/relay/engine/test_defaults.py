@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 
+import pytest
+
 from agent.connectors.sql import SqlConnector
 from relay.engine.defaults import ENTERPRISE, default_job
+from relay.engine.exceptions import MappingError
 from relay.engine.mapping import Links, Mapper
 from relay.engine.source import Source
 from shared.connector import (
@@ -102,6 +105,11 @@ def test_sql_defaults_use_the_sql_connector_default_columns() -> None:
     assert users.matching_attributes == ("user_name",)
     groups = mappers("sql")[GROUP]
     assert groups.matching_attributes == ("name",)
+
+
+def test_an_unknown_target_type_names_the_known_ones() -> None:
+    with pytest.raises(MappingError, match="'csv'; the types are scim, ldap, sql"):
+        default_job("csv")
 
 
 def test_defaults_are_cut_to_what_the_target_schema_has() -> None:

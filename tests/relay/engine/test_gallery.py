@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from relay.engine import gallery
+from relay.engine.exceptions import UnknownTemplateError
 from relay.engine.mapping import Links
 from relay.engine.source import Source
 from shared.connector import USER
@@ -70,5 +71,5 @@ def test_template_quirks_shape_the_mappings() -> None:
 
 
 def test_unknown_template_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="the templates are atlassian-cloud, dropbox"):
+    with pytest.raises(UnknownTemplateError, match="the templates are atlassian-cloud, dropbox"):
         gallery.load("../jobfile")

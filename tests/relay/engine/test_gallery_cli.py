@@ -32,8 +32,9 @@ def test_gallery_show_prints_the_template(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_gallery_show_refuses_an_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["gallery", "show", "myspace"]) == 2
-    assert "myspace: is not a gallery template; the templates are" in capsys.readouterr().err
+    assert main(["gallery", "show", "myspace"]) == 1
+    err = capsys.readouterr().err
+    assert "no gallery template 'myspace'; the templates are atlassian-cloud, dropbox" in err
 
 
 def test_import_entra_writes_a_job_file_that_checks(
@@ -43,6 +44,7 @@ def test_import_entra_writes_a_job_file_that_checks(
     assert main(["job-file", "import-entra", str(EXPORT), "--output", str(output)]) == 0
     err = capsys.readouterr().err
     assert "not carried over: synchronizationRules[0].objectMappings[0]" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["job.toml"]
     assert main(["job-file", "check", str(output)]) == 0
     out = capsys.readouterr().out
     assert "users -> user: 21 mappings, 2 scoping filters" in out

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from relay.engine import jobfile
+from relay.engine.exceptions import ExpressionError
 from relay.engine.graph_import import expression_text, import_schema, load_export
 from relay.engine.mapping import ApplyOn, Links, MappingType
 from relay.engine.scope import Operator
@@ -157,7 +158,7 @@ def test_expression_text_rebuilds_nested_function_trees() -> None:
         ],
     }
     assert expression_text(tree) == 'IIF(IsPresent([mail]), [mail], "say \\"none\\"")'
-    with pytest.raises(ValueError, match="without a name"):
+    with pytest.raises(ExpressionError, match="without a name"):
         expression_text({"type": "Attribute"})
 
 

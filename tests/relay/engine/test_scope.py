@@ -193,7 +193,7 @@ def test_bad_filters_are_refused_when_saved_naming_filter_and_clause() -> None:
     assert "at least one clause" in refused()
     assert "needs a name" in refused(ok, name=" ")
     assert "attribute 'emails[type eq'" in refused(Clause("emails[type eq", Operator.IS_NULL))
-    with pytest.raises(ValueError, match="unknown operator 'LIKE'"):
+    with pytest.raises(ScopingError, match="unknown operator 'LIKE'"):
         Operator.parse("LIKE")
 
 

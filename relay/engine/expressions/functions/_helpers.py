@@ -33,13 +33,22 @@ def each_text(name: str, transform: Callable[[str], Any]) -> Callable[[Arguments
     return build
 
 
-def whole_number(value: Any) -> str | None:
-    """A literal check: the problem with a constant that must be a whole number."""
-    try:
-        integer(value, "", "")
-    except EvaluationError:
-        return repr(value)
-    return None
+def readable(read: Callable[[Any], object]) -> Callable[[Any], str | None]:
+    """A literal check from a reader of ``relay.engine.expressions.values``: the constant, as
+    the problem, when the reader refuses it."""
+
+    def check(value: Any) -> str | None:
+        try:
+            read(value)
+        except EvaluationError:
+            return repr(value)
+        return None
+
+    return check
+
+
+whole_number = readable(lambda value: integer(value, "", ""))
+"""A literal check: the problem with a constant that must be a whole number."""
 
 
 def at_least(minimum: int) -> Callable[[Any], str | None]:

@@ -9,13 +9,13 @@ elapsed units for the rest, Sunday-based weeks for ``ww``.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from relay.engine.exceptions import EvaluationError
+from relay.engine.exceptions import DateFormatError, EvaluationError
 from relay.engine.expressions.datetimes import (
     DATE_TIME_STYLES,
-    DateFormatError,
     check_format,
     check_input_format,
     format_date,
@@ -23,6 +23,7 @@ from relay.engine.expressions.datetimes import (
     parse_exact,
     to_ticks,
 )
+from relay.engine.expressions.functions._helpers import readable
 from relay.engine.expressions.signature import Arguments, Evaluator, Function, Param
 from relay.engine.expressions.values import date, integer, number, text
 
@@ -35,20 +36,17 @@ def _interval(value: Any) -> str | None:
     return None if value in INTERVALS else repr(value)
 
 
-def _format(value: Any) -> str | None:
-    try:
-        check_format(str(value))
-    except DateFormatError as exc:
-        return str(exc)
-    return None
+def _format_check(check: Callable[[str], None]) -> Callable[[Any], str | None]:
+    """A literal check from a datetimes check: the problem with a constant date format."""
 
+    def problem(value: Any) -> str | None:
+        try:
+            check(str(value))
+        except DateFormatError as exc:
+            return str(exc)
+        return None
 
-def _input_format(value: Any) -> str | None:
-    try:
-        check_input_format(str(value))
-    except DateFormatError as exc:
-        return str(exc)
-    return None
+    return problem
 
 
 def _styles(value: Any) -> str | None:
@@ -224,7 +222,7 @@ FUNCTIONS = (
         "DateAdd",
         (
             INTERVAL,
-            Param("value", check=lambda v: None if _numeric(v) else repr(v), expects="a number"),
+            Param("value", check=readable(lambda v: number(v, "", "")), expects="a number"),
             Param("dateTime"),
         ),
         _date_add,
@@ -255,8 +253,8 @@ FUNCTIONS = (
         (
             Param("source"),
             Param("dateTimeStyles", False, _styles, "DateTimeStyles names"),
-            Param("inputFormat", check=_input_format, expects=FORMAT),
-            Param("outputFormat", check=_format, expects=FORMAT),
+            Param("inputFormat", check=_format_check(check_input_format), expects=FORMAT),
+            Param("outputFormat", check=_format_check(check_format), expects=FORMAT),
         ),
         _format_date_time,
         "Reads source with inputFormat and writes it with outputFormat: .NET custom format "
@@ -283,11 +281,3 @@ FUNCTIONS = (
         'NumFromDate("2012-01-01T23:00:00Z") gives 129699324000000000',
     ),
 )
-
-
-def _numeric(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return not isinstance(value, bool)

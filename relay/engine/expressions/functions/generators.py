@@ -64,7 +64,9 @@ def _random_string(arguments: Arguments) -> Evaluator:
 def _check_lengths(arguments: Arguments) -> None:
     if not all(arguments.is_literal(i) for i in range(5)):
         return
-    length, *minimums = (int(arguments.literal(i)) for i in range(5))
+    length, *minimums = (
+        integer(arguments.literal(i), "RandomString", "Length") or 0 for i in range(5)
+    )
     if length > MAX_LENGTH or sum(minimums) > length:
         raise ExpressionSyntaxError(
             arguments.call.position,

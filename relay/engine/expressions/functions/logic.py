@@ -101,8 +101,8 @@ def _redact(arguments: Arguments) -> Evaluator:
 
 
 def _select_unique(arguments: Arguments) -> Evaluator:
-    # Never called: the compiler hands the rules to Expression.evaluate_async, which tries
-    # them one by one against the target, and Expression.evaluate refuses the expression.
+    # The closure never runs: the compiler hands the rules to Expression.evaluate_async,
+    # which tries them one by one against the target; Expression.evaluate refuses.
     return arguments.get(0)
 
 

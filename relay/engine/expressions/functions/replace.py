@@ -27,24 +27,21 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 
 
-class PatternError(ValueError):
-    """RE2 refused a pattern; the message says why."""
-
-
 @lru_cache(maxsize=256)
 def compile_pattern(pattern: str) -> Any:
-    """An RE2 pattern, compiled once per text; raises PatternError."""
+    """An RE2 pattern, compiled once per text; raises EvaluationError saying why RE2
+    refused it."""
     try:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
         detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise PatternError(detail) from exc
+        raise EvaluationError(detail) from exc
 
 
 def _check_pattern(value: Any) -> str | None:
     try:
         compile_pattern(str(value))
-    except PatternError as exc:
+    except EvaluationError as exc:
         return f"{value!r} ({exc})"
     return None
 
@@ -184,7 +181,7 @@ def _pattern_of(arguments: Arguments) -> Any:
     def evaluate(obj: Any, context: Any) -> Any:
         try:
             return compile_pattern(text(given(obj, context), "Replace") or "")
-        except PatternError as exc:
+        except EvaluationError as exc:
             raise EvaluationError(f"Replace: the regexPattern is refused: {exc}") from exc
 
     return evaluate

@@ -38,8 +38,10 @@ REFERENCES = (
 )
 
 texts = st.text(st.characters(codec="utf-8"), max_size=12)
+#: Constants that checks made when saving read in more than one way.
+tricky = st.sampled_from(["&H3", " 7 ", "1_0", "yyyy", "d", "(?=x)", "(?<g>a)", "g", ""])
 leaves = st.one_of(
-    st.builds(StringLiteral, texts),
+    st.builds(StringLiteral, st.one_of(texts, tricky)),
     st.builds(NumberLiteral, st.integers(-(10**20), 10**20)),
     st.builds(Constant, st.sampled_from(sorted(CONSTANTS))),
     st.builds(Attribute, st.sampled_from(REFERENCES)),

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from relay.engine.exceptions import DateFormatError
 from relay.engine.expressions.datetimes import (
-    DateFormatError,
     check_format,
     format_date,
     from_ticks,
@@ -36,7 +36,17 @@ def test_parse_date(text, expected):
     assert parse_date(text) == expected
 
 
-@pytest.mark.parametrize("text", ["soon", "2009-13-01", "6/15/2009 13:00 PM", "2009-06-31"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "soon",
+        "2009-13-01",
+        "6/15/2009 13:00 PM",
+        "2009-06-31",
+        "0001-01-01T00:00:00+08:00",
+        "9999-12-31T23:00:00-08:00",
+    ],
+)
 def test_parse_date_refuses(text):
     with pytest.raises(DateFormatError):
         parse_date(text)

@@ -128,6 +128,10 @@ def test_a_date_that_does_not_parse_is_an_evaluation_error():
         evaluate("CDate([d])", d="soon")
     with pytest.raises(EvaluationError, match="does not match the format"):
         evaluate('FormatDateTime([d], , "yyyyMMdd", "yyyy")', d="2020-01-01")
+    with pytest.raises(EvaluationError, match="DateAdd: value must be a number, got 'inf'"):
+        evaluate('DateAdd("d", [n], "2020-01-01")', n=float("inf"))
+    with pytest.raises(EvaluationError, match="outside the dates Hatchway can represent"):
+        evaluate("CDate([d])", d="0001-01-01T00:00:00+01:00")
 
 
 @pytest.mark.parametrize(
@@ -135,6 +139,7 @@ def test_a_date_that_does_not_parse_is_an_evaluation_error():
     [
         ('DateAdd("fortnight", 1, Now())', 8, "one of yyyy, q, m, y, d, w, ww, h, n, s"),
         ('DateAdd("d", "x", Now())', 13, "a number"),
+        ('DateAdd("d", "NaN", Now())', 13, "a number"),
         ('FormatDateTime([d], , "Q", "yyyy")', 22, "a .NET date and time format"),
         ('FormatDateTime([d], , "yyyy-yyyy", "yyyy")', 22, "a .NET date and time format"),
         ('FormatDateTime([d], "Sideways", "o", "yyyy")', 20, "DateTimeStyles names"),

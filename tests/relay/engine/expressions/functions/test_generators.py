@@ -54,6 +54,7 @@ def test_redact_of_a_random_string():
         ("RandomString(3,1,1,1,1)", "a Length of at most 256"),
         ("RandomString(0,0,0,0,0)", "a whole number from 1 for Length"),
         ('RandomString(8,"two",0,0,0)', "a whole number from 0 for MinimumNumbers"),
+        ('RandomString("&H3",1,1,1,1)', "a Length of at most 256"),
     ],
 )
 def test_impossible_lengths_are_refused_when_saved(expression, expected):

@@ -96,6 +96,19 @@ def test_comparisons_compare_numbers_as_numbers():
     assert evaluate('IIF("b" > "a", "yes", "no")') == "yes"
 
 
+@pytest.mark.parametrize("word", ["NaN", "inf", "Infinity", "1_0"])
+def test_words_python_reads_as_floats_compare_as_text(word):
+    assert evaluate(f'IIF([code] = "{word}", "same", "different")', code=word) == "same"
+    assert evaluate('IIF([code] = "10", "same", "different")', code=word) == "different"
+
+
+def test_bit_and_reads_numbers_given_as_text_like_vba():
+    assert evaluate('BitAnd("&HF", " 7 ")') == 7
+    assert evaluate("BitAnd([flags], 2)", flags="&h6") == 2
+    with pytest.raises(EvaluationError, match="BitAnd: value1 must be a whole number"):
+        evaluate("BitAnd([flags], 2)", flags="&HZ")
+
+
 def test_is_null_or_empty_works_inside_iif():
     assert evaluate('IIF(IsNullOrEmpty([country]),"Other",[country])') == "Other"
 
