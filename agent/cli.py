@@ -1,4 +1,4 @@
-"""``hatchway agent ...``: register, run and status."""
+"""``hatchway agent ...``: register, run, status, check and the Windows service."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import sys
 
-from agent import registration, runner
+from agent import check, registration, runner, service_cli
 from agent.connectors import registry
 from agent.settings import CONFIG_FILE, KEY_FILE, STATE_FILE, AgentSettings
 from agent.state import AgentState
-from shared import keyfile
+from shared import __version__, keyfile
 from shared.cli import add_folder_options, paths_from, when
+from shared.exceptions import KeyFileError
 from shared.protocol import signing
 
 
@@ -41,6 +42,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     with_dirs(
         commands.add_parser("status", help="registration, connection, connectors")
     ).set_defaults(handler=_status)
+    check_parser = with_dirs(
+        commands.add_parser("check", help="validate agent.toml and test each connector")
+    )
+    check_parser.add_argument(
+        "--timeout",
+        type=float,
+        default=check.DEFAULT_TIMEOUT,
+        help=f"seconds each connector's test may take (default {check.DEFAULT_TIMEOUT:g})",
+    )
+    check_parser.set_defaults(handler=_check)
+    service_cli.add_commands(commands)
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -78,6 +90,7 @@ def _status(args: argparse.Namespace) -> int:
     settings = AgentSettings.load(config)
     key = keyfile.load_key_file(paths.data_dir / KEY_FILE)
     print(f"agent:      {settings.name}")
+    print(f"software:   hatchway-agent/{__version__}")
     print(f"relay:      {settings.relay}")
     print(f"agent key:  {signing.fingerprint(key.public_key())}")
     relay_key = signing.public_key_from_text(settings.relay_public_key)
@@ -99,3 +112,32 @@ def _status(args: argparse.Namespace) -> int:
     print(f"installed connector types: {', '.join(registry.available()) or 'none'}")
     sys.stdout.flush()
     return 0 if state is not None and state.state == "connected" else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    paths = paths_from(args, create=False)
+    config = paths.config_dir / CONFIG_FILE
+    settings = AgentSettings.load(config)  # a SettingsError names the file, key and problem
+    print(f"settings:   {config}: OK (agent {settings.name!r}, relay {settings.relay})")
+    try:
+        keyfile.load_key_file(paths.data_dir / KEY_FILE)
+    except KeyFileError as exc:
+        print(f"agent key:  FAILED  {exc}")
+        key_ok = False
+    else:
+        print(f"agent key:  {paths.data_dir / KEY_FILE}: OK")
+        key_ok = True
+    if not settings.connectors:
+        print(f"connectors: none; add [connectors.NAME] tables to {config}")
+        return 0 if key_ok else 1
+    print("connectors:")
+    verdicts = asyncio.run(
+        check.check_connectors(settings.connectors, config, timeout=args.timeout)
+    )
+    for verdict in verdicts:
+        print(f"  {verdict.line()}")
+    failed = [v for v in verdicts if not v.ok]
+    if failed:
+        print(f"{len(failed)} of {len(verdicts)} connectors failed")
+    sys.stdout.flush()
+    return 0 if key_ok and not failed else 1

@@ -8,7 +8,8 @@
         ├── RelayRefused           the relay closed the connection for good (revoked, unknown
         │                          agent, key mismatch): reconnecting cannot help
         ├── JournalError           the on-disk journal cannot be read or written
-        └── ConnectorLoadError     a connector type named in agent.toml cannot be loaded
+        ├── ConnectorLoadError     a connector type named in agent.toml cannot be loaded
+        └── ServiceError           the Windows service cannot be managed (or not here)
 """
 
 from __future__ import annotations
@@ -44,3 +45,8 @@ class JournalError(AgentError):
 
 class ConnectorLoadError(AgentError):
     """A connector type cannot be found or imported."""
+
+
+class ServiceError(AgentError):
+    """Installing, starting, stopping or removing the Windows service failed, or the
+    command ran where there is no Windows service manager."""

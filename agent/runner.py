@@ -14,7 +14,14 @@ from agent.exceptions import ConnectorLoadError, JournalError
 from agent.executor import Executor
 from agent.journal import Journal
 from agent.session import AgentSession
-from agent.settings import CONFIG_FILE, JOURNAL_FILE, KEY_FILE, STATE_FILE, AgentSettings
+from agent.settings import (
+    CONFIG_FILE,
+    JOURNAL_FILE,
+    KEY_FILE,
+    STATE_FILE,
+    AgentSettings,
+    ConnectorSettings,
+)
 from shared import keyfile
 from shared.connector import Connector
 from shared.protocol.events import ConnectorInfo
@@ -25,17 +32,29 @@ log = structlog.get_logger("agent")
 def build_connectors(settings: AgentSettings, source: Path) -> dict[str, Connector]:
     """Instantiate every configured connector; a bad one stops the agent before it
     connects, with an error naming the file and key."""
-    built: dict[str, Connector] = {}
-    for item in settings.connectors:
-        try:
-            cls = registry.load(item.type)
-        except ConnectorLoadError as exc:
-            raise ConnectorLoadError(f"{source}: connectors.{item.name}.type: {exc}") from exc
-        built[item.name] = cls.from_settings(item.name, item.table, source=str(source))
-    return built
+    return {item.name: build_connector(item, source) for item in settings.connectors}
 
 
-async def run(config_dir: Path, data_dir: Path, *, stop: asyncio.Event | None = None) -> None:
+def build_connector(item: ConnectorSettings, source: Path) -> Connector:
+    """One ``[connectors.NAME]`` table's connector; errors name the file and the key."""
+    try:
+        cls = registry.load(item.type)
+    except ConnectorLoadError as exc:
+        raise ConnectorLoadError(f"{source}: connectors.{item.name}.type: {exc}") from exc
+    return cls.from_settings(item.name, item.table, source=str(source))
+
+
+async def run(
+    config_dir: Path,
+    data_dir: Path,
+    *,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+) -> None:
+    """Serve until ``stop`` is set, or SIGTERM/SIGINT with ``handle_signals``. A Windows
+    service passes ``handle_signals=False``: its loop runs outside the main thread, where
+    signal handlers cannot be installed, and the service manager stops it through ``stop``.
+    """
     config_path = config_dir / CONFIG_FILE
     settings = AgentSettings.load(config_path)
     key = keyfile.load_key_file(data_dir / KEY_FILE)
@@ -44,7 +63,8 @@ async def run(config_dir: Path, data_dir: Path, *, stop: asyncio.Event | None = 
     journal.open()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     structlog.contextvars.bind_contextvars(agent=settings.name)
     retention = settings.journal_retention_days * 86400
@@ -68,7 +88,7 @@ async def run(config_dir: Path, data_dir: Path, *, stop: asyncio.Event | None = 
         pruner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pruner
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in signals:
             loop.remove_signal_handler(sig)
         for connector in connectors.values():
             await connector.close()

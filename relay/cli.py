@@ -17,14 +17,18 @@ from typing import TypeVar
 
 from agent import cli as agent_cli
 from relay import app as relay_app
+from relay.directory import cli as directory_cli
+from relay.directory import tokens as scim_tokens
+from relay.engine import gallery_cli
 from relay.settings import RelaySettings, parse_listen
-from relay.store.base import AgentRecord, TokenRecord
-from relay.store.sqlite import SqliteStore
+from relay.store.base import AgentRecord, Store, TokenRecord
+from relay.store.configured import store_for_paths
 from shared import __version__, logs
 from shared.cli import add_folder_options, paths_from, when
 from shared.exceptions import HatchwayError, SettingsError
 from shared.paths import Paths
-from shared.protocol.messages import valid_name
+from shared.protocol import messages
+from shared.protocol.messages import VersionStatus, valid_name
 
 T = TypeVar("T")
 
@@ -82,8 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("name")
     revoke.set_defaults(handler=_revoke)
+    scim_tokens.add_commands(rsub)
 
     agent_cli.add_commands(sub)
+    gallery_cli.add_commands(sub)
+    directory_cli.add_commands(sub)
 
     demo = sub.add_parser("demo", help="relay, agent and a SQLite target, end to end")
     demo.add_argument("--once", action="store_true", help="exit when the demo is done")
@@ -117,12 +124,12 @@ async def _serve_until_signal(settings: RelaySettings, paths: Paths) -> None:
         await task
 
 
-def _on_store(args: argparse.Namespace, work: Callable[[SqliteStore], Awaitable[T]]) -> T:
+def _on_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``work`` against the relay's store; these commands work on the file directly,
     so they can run beside a serving relay."""
 
     async def go() -> T:
-        store = SqliteStore(paths_from(args).data_dir / relay_app.STORE_FILE)
+        store = store_for_paths(paths_from(args))
         await store.open()
         try:
             return await work(store)
@@ -138,7 +145,7 @@ def _token_create(args: argparse.Namespace) -> int:
             "--name", None, "an agent name is 1 to 100 letters, digits, '.', '_' or '-'"
         )
 
-    async def create(store: SqliteStore) -> tuple[AgentRecord | None, TokenRecord, str]:
+    async def create(store: Store) -> tuple[AgentRecord | None, TokenRecord, str]:
         existing = await store.get_agent(args.name)
         return existing, *await store.create_token(args.name, args.ttl)
 
@@ -164,7 +171,7 @@ def _token_list(args: argparse.Namespace) -> int:
 
 def _agents(args: argparse.Namespace) -> int:
     agents = _on_store(args, lambda store: store.list_agents())
-    print(f"{'NAME':<24}{'STATE':<14}{'SINCE (UTC)':<22}{'SOFTWARE':<24}CONNECTORS")
+    print(f"{'NAME':<24}{'STATE':<14}{'SINCE (UTC)':<22}{'SOFTWARE':<24}{'PROTOCOL':<18}CONNECTORS")
     for a in agents:
         since = {
             "connected": a.connected_at,
@@ -172,8 +179,19 @@ def _agents(args: argparse.Namespace) -> int:
             "revoked": a.revoked_at,
         }.get(a.state, a.registered_at)
         connectors = ",".join(f"{c['name']}({c['type']})" for c in a.connectors) or "-"
-        print(f"{a.name:<24}{a.state:<14}{when(since):<22}{a.software or '-':<24}{connectors}")
+        software = a.software or "-"
+        protocol = _protocol_column(a.protocol_version)
+        print(f"{a.name:<24}{a.state:<14}{when(since):<22}{software:<24}{protocol:<18}{connectors}")
     return 0
+
+
+def _protocol_column(version: int | None) -> str:
+    """The protocol version an agent last negotiated, flagged when this relay is about to
+    drop it (deprecated) or no longer speaks it (unsupported); "-" if it never connected."""
+    if version is None:
+        return "-"
+    status = messages.version_status(version)
+    return str(version) if status is VersionStatus.CURRENT else f"{version} ({status})"
 
 
 def _revoke(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ packages=(
     python3 python3-venv python3-dev gcc
     unixodbc unixodbc-dev odbc-postgresql libsqliteodbc odbc-mariadb
     slapd ldap-utils postgresql mariadb-server
+    shellcheck python3-seccomp systemd
 )
 
 say() { printf 'setup: %s\n' "$*"; }

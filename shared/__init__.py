@@ -4,4 +4,6 @@ Nothing in this package does network or database I/O, and it imports nothing fro
 ``agent`` or ``relay``.
 """
 
-__version__ = "0.1.0"
+from shared.version import installed_version
+
+__version__ = installed_version()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -25,12 +25,16 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
-def configure(*, json: bool | None = None, level: str = "info") -> None:
+def configure(
+    *, json: bool | None = None, level: str = "info", stream: TextIO | None = None
+) -> None:
     """Set up structlog and the standard library's logging (aiohttp and websockets log there).
 
-    ``json=None`` picks JSON when stderr is not a terminal.
+    Lines go to ``stream``, stderr by default (a Windows service has no stderr and passes
+    its log file). ``json=None`` picks JSON when the stream is not a terminal.
     """
-    use_json = (not sys.stderr.isatty()) if json is None else json
+    out = sys.stderr if stream is None else stream
+    use_json = (not out.isatty()) if json is None else json
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -49,10 +53,10 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[

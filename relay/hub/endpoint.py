@@ -13,7 +13,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from relay.keys import HUB, RELAY_KEY, SETTINGS, SOCKETS, STORE
-from shared.protocol import signing
+from shared.protocol import messages, signing
 from shared.protocol.events import (
     Authenticated,
     BatchRefused,
@@ -23,7 +23,7 @@ from shared.protocol.events import (
     RelayEvent,
     ResultsReceived,
 )
-from shared.protocol.messages import CloseCode, close_reason
+from shared.protocol.messages import CloseCode, VersionStatus, close_reason
 from shared.protocol.relay import RelayProtocol, RelayState
 
 log = structlog.get_logger("relay.endpoint")
@@ -159,6 +159,13 @@ async def _handle(app: web.Application, conn: AgentConnection, event: RelayEvent
             if isinstance(previous, AgentConnection):
                 await previous.close(CloseCode.REPLACED, "a newer connection of this agent")
             log.info("agent connected", software=hello.software, version=hello.version)
+            if messages.version_status(hello.version) is VersionStatus.DEPRECATED:
+                log.warning(
+                    "agent speaks a deprecated protocol version; upgrade it",
+                    software=hello.software,
+                    version=hello.version,
+                    supported=list(messages.SUPPORTED_VERSIONS),
+                )
             await conn.send_frames(protocol.data_to_send())
             await app[HUB].link(name).pump()
         case ResultsReceived(batch_id=batch_id, results=results):

@@ -18,6 +18,27 @@ from shared.exceptions import ProtocolError
 #: Protocol versions this build speaks, oldest first.
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 
+#: Supported versions that a coming release will stop speaking. A relay warns when an
+#: agent negotiates one and marks the agent in ``hatchway relay agents``, so operators
+#: upgrade those agents before the relay drops the version.
+DEPRECATED_VERSIONS: frozenset[int] = frozenset()
+
+
+class VersionStatus(StrEnum):
+    CURRENT = "current"
+    DEPRECATED = "deprecated"
+    UNSUPPORTED = "unsupported"
+
+
+def version_status(version: int) -> VersionStatus:
+    """Where a negotiated protocol version stands with this build."""
+    if version not in SUPPORTED_VERSIONS:
+        return VersionStatus.UNSUPPORTED
+    if version in DEPRECATED_VERSIONS:
+        return VersionStatus.DEPRECATED
+    return VersionStatus.CURRENT
+
+
 #: Domain separation strings: a signature made for one purpose never verifies for another.
 RELAY_PROOF = b"hatchway-relay-proof-v1\n"
 AGENT_PROOF = b"hatchway-agent-proof-v1\n"

@@ -25,7 +25,7 @@ async def test_status_follows_the_agent(relay, make_agent, tmp_path):
     code, out, _ = await _cli("agent", "status", *dirs)
     assert code == 1
     assert "never run" in out
-    assert "installed connector types: sql" in out
+    assert "installed connector types: ldap, scim, sql" in out
     assert "hr" in out and "sql" in out
 
     await agent.start()

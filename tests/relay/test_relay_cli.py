@@ -20,7 +20,7 @@ from relay.store.base import AgentRecord
 from relay.store.sqlite import SqliteStore
 from shared import __version__
 
-AGENTS_HEADER = re.compile(r"NAME\s+STATE\s+SINCE \(UTC\)\s+SOFTWARE\s+CONNECTORS")
+AGENTS_HEADER = re.compile(r"NAME\s+STATE\s+SINCE \(UTC\)\s+SOFTWARE\s+PROTOCOL\s+CONNECTORS")
 
 
 @pytest.fixture(autouse=True)
