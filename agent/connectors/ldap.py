@@ -12,7 +12,8 @@ connection (:mod:`agent.connectors.ldap_pool`); paged searches keep a connection
 (:mod:`agent.connectors.ldap_paging`). The other modules are named for what they hold:
 ``ldap_settings``, ``ldap_names`` (DNs and escaping), ``ldap_filters`` (search filters),
 ``ldap_schema`` (the directory's schema and value conversion), ``ldap_changes`` (deltas as
-modify requests) and ``ldap_errors`` (error classes).
+modify requests), ``ldap_requests`` (what the workers send) and ``ldap_errors`` (error
+classes).
 """
 
 from __future__ import annotations
@@ -21,34 +22,34 @@ import asyncio
 import math
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Self
 
 import ldap3
 from ldap3.core.exceptions import LDAPException, LDAPNoSuchObjectResult, LDAPOperationResult
 
-from agent.connectors.ldap_changes import Membership, Placeholders, Plan, Value, modify, plan
-from agent.connectors.ldap_errors import classify, shortened
-from agent.connectors.ldap_filters import compile_filter, escape_filter_value
-from agent.connectors.ldap_names import (
-    DnTemplate,
-    Rdn,
-    escape_value,
-    is_attribute_name,
-    join,
-    split_first,
-)
+from agent.connectors.ldap_changes import Membership, Placeholders, plan
+from agent.connectors.ldap_errors import classify
+from agent.connectors.ldap_filters import compile_filter
 from agent.connectors.ldap_paging import PagedSearches
 from agent.connectors.ldap_pool import ConnectionPool, unbind_quietly
+from agent.connectors.ldap_requests import (
+    Kind,
+    add_entry,
+    deprovision,
+    encode,
+    modify_entry,
+    name_in,
+    new_entry,
+    read_entry,
+)
 from agent.connectors.ldap_schema import (
     WRITE_ONLY,
     DirectorySchema,
     decode_value,
-    encode_value,
     read_schema,
 )
-from agent.connectors.ldap_settings import Deprovision, LdapSettings, Scope
+from agent.connectors.ldap_settings import LdapSettings, Scope
 from shared.connector import (
     GROUP,
     USER,
@@ -62,7 +63,6 @@ from shared.connector import (
     Operation,
     OperationResult,
     Page,
-    Scalar,
     Schema,
     SearchResult,
     failed,
@@ -71,25 +71,8 @@ from shared.connector import (
 from shared.exceptions import ErrorClass, InvalidDataError, NotFoundError
 from shared.settings import Table
 
-#: Result codes that refuse a DN: invalidDNSyntax, namingViolation.
-_DN_REFUSED = frozenset({34, 64})
 #: Attributes never returned: the connector sets the first, and passwords are write-only.
 _HIDDEN = frozenset({"objectclass", WRITE_ONLY.lower()})
-
-
-@dataclass(frozen=True, slots=True)
-class _Kind:
-    """One contract object class as this directory keeps it."""
-
-    name: str
-    template: DnTemplate
-    object_classes: tuple[str, ...]
-    membership: Membership | None = None
-
-    @property
-    def class_filter(self) -> str:
-        parts = "".join(f"(objectClass={escape_filter_value(c)})" for c in self.object_classes)
-        return f"(&{parts})"
 
 
 class LdapConnector(Connector):
@@ -100,10 +83,10 @@ class LdapConnector(Connector):
     def __init__(self, name: str, settings: LdapSettings) -> None:
         self.name = name
         self.settings = settings
-        self._kinds = {USER: _Kind(USER, settings.user_template, settings.user_object_classes)}
+        self._kinds = {USER: Kind(USER, settings.user_template, settings.user_object_classes)}
         if settings.group_template is not None:
             placeholder = settings.empty_group_member if settings.dn_members else None
-            self._kinds[GROUP] = _Kind(
+            self._kinds[GROUP] = Kind(
                 GROUP,
                 settings.group_template,
                 settings.group_object_classes,
@@ -152,9 +135,9 @@ class LdapConnector(Connector):
     async def create(self, object_class: str, attributes: Attributes) -> str:
         kind = self._kind(object_class)
         found = await self._directory_schema()
-        dn, entry = _entry(kind, attributes, found)
+        dn, entry = new_entry(kind, attributes, found)
         naming = kind.template.naming_attribute
-        await self._pool.run(partial(_add, naming, dn, kind.object_classes, entry))
+        await self._pool.run(partial(add_entry, naming, dn, kind.object_classes, entry))
         placeholders = self._placeholders_of(kind)
         if placeholders is not None:
             placeholders.created(dn, entry.get(placeholders.attribute, []))
@@ -167,20 +150,20 @@ class LdapConnector(Connector):
         changes = plan(
             deltas,
             naming_attribute=kind.template.naming_attribute,
-            current_name=partial(_name_in, kind, anchor),
-            encode=partial(_encode, found),
+            current_name=partial(name_in, kind, anchor),
+            encode=partial(encode, found),
             membership=kind.membership,
             may_hold_placeholder=placeholders is not None and placeholders.may_hold(anchor),
         )
         names = [d.attribute for d in deltas]
-        refilled, new_dn = await self._pool.run(partial(_update, kind, anchor, changes, names))
+        refilled, new_dn = await self._pool.run(partial(modify_entry, kind, anchor, changes, names))
         if placeholders is not None:
             placeholders.updated(anchor, new_dn, changes, refilled)
         return new_dn
 
     async def delete(self, object_class: str, anchor: str) -> None:
         kind = self._kind(object_class, anchor)
-        await self._pool.run(partial(_deprovision, self.settings, kind, anchor))
+        await self._pool.run(partial(deprovision, self.settings, kind, anchor))
         placeholders = self._placeholders_of(kind)
         if placeholders is not None:
             placeholders.deleted(anchor)
@@ -188,7 +171,7 @@ class LdapConnector(Connector):
     async def get(self, object_class: str, anchor: str) -> ConnectorObject:
         kind = self._kind(object_class, anchor)
         found = await self._directory_schema()
-        entry = await self._pool.run(partial(_read, kind, anchor))
+        entry = await self._pool.run(partial(read_entry, kind, anchor))
         return self._object(kind, found, entry)
 
     async def search(self, object_class: str, flt: Filter | None, page: Page) -> SearchResult:
@@ -226,7 +209,7 @@ class LdapConnector(Connector):
         await self._paging.close()
         await self._pool.close()
 
-    def _kind(self, object_class: str, anchor: str | None = None) -> _Kind:
+    def _kind(self, object_class: str, anchor: str | None = None) -> Kind:
         if anchor is not None and _no_utf8(anchor):
             raise InvalidDataError("the anchor is not valid Unicode (a lone surrogate)")
         kind = self._kinds.get(object_class)
@@ -253,9 +236,7 @@ class LdapConnector(Connector):
             except LDAPOperationResult as exc:
                 raise classify(exc, dn=container) from exc
 
-    def _object(
-        self, kind: _Kind, found: DirectorySchema, entry: dict[str, Any]
-    ) -> ConnectorObject:
+    def _object(self, kind: Kind, found: DirectorySchema, entry: dict[str, Any]) -> ConnectorObject:
         attributes: Attributes = {}
         raw: dict[str, list[bytes]] = entry["raw_attributes"]
         placeholders = self._placeholders_of(kind)
@@ -276,7 +257,7 @@ class LdapConnector(Connector):
                 attributes[name] = [decode_value(v, definition.type) for v in kept]
         return ConnectorObject(entry["dn"], attributes)
 
-    def _placeholders_of(self, kind: _Kind) -> Placeholders | None:
+    def _placeholders_of(self, kind: Kind) -> Placeholders | None:
         return self._placeholders if kind.name == GROUP else None
 
     def _connect(self) -> ldap3.Connection:
@@ -310,89 +291,6 @@ class LdapConnector(Connector):
         return conn
 
 
-# Work done in the pool's threads ---------------------------------------------------------
-
-
-def _add(
-    naming: str,
-    dn: str,
-    classes: tuple[str, ...],
-    entry: dict[str, list[Value]],
-    conn: ldap3.Connection,
-) -> None:
-    try:
-        conn.add(dn, list(classes), entry)
-    except LDAPOperationResult as exc:
-        error = classify(exc, dn=dn, names=entry)
-        if error.attribute is None and exc.result in _DN_REFUSED:
-            error.attribute = naming  # the DN is the naming attribute's value and the template
-        raise error from exc
-
-
-def _update(
-    kind: _Kind, dn: str, changes: Plan, names: list[str], conn: ldap3.Connection
-) -> tuple[bool, str]:
-    try:
-        refilled = modify(conn, dn, changes.changes, changes.refill)
-        if changes.new_name is None:
-            return refilled, dn
-        naming = kind.template.naming_attribute
-        _, parent = _split(dn)
-        try:
-            conn.modify_dn(dn, f"{naming}={escape_value(changes.new_name)}", delete_old_dn=True)
-        except LDAPOperationResult as exc:
-            error = classify(exc, dn=dn, names=names)
-            if error.attribute is None and exc.result in _DN_REFUSED:
-                error.attribute = naming
-            raise error from exc
-        return refilled, join(Rdn(naming, changes.new_name), parent)
-    except LDAPOperationResult as exc:
-        raise classify(exc, dn=dn, names=names) from exc
-
-
-def _deprovision(settings: LdapSettings, kind: _Kind, dn: str, conn: ldap3.Connection) -> None:
-    mode = settings.deprovision if kind.name == USER else Deprovision.DELETE
-    try:
-        if mode is Deprovision.MOVE:
-            rdn, _ = _split(dn)
-            conn.modify_dn(dn, rdn, delete_old_dn=True, new_superior=settings.disabled_container)
-        elif mode is Deprovision.ATTRIBUTE:
-            attribute = settings.disabled_attribute or ""
-            value = settings.disabled_value or ""
-            conn.modify(dn, {attribute: [(ldap3.MODIFY_REPLACE, [value])]})
-        else:
-            conn.delete(dn)
-    except LDAPOperationResult as exc:
-        names = [] if mode is not Deprovision.ATTRIBUTE else [settings.disabled_attribute or ""]
-        raise classify(exc, dn=dn, names=names) from exc
-
-
-def _read(kind: _Kind, dn: str, conn: ldap3.Connection) -> dict[str, Any]:
-    try:
-        conn.search(dn, kind.class_filter, ldap3.BASE, attributes=["*"])
-    except LDAPNoSuchObjectResult as exc:
-        raise NotFoundError(f"no {kind.name} at {shortened(dn)}") from exc
-    except LDAPOperationResult as exc:
-        raise classify(exc, dn=dn) from exc
-    entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
-    if not entries:
-        raise NotFoundError(
-            f"the entry at {shortened(dn)} is not a {kind.name} ({kind.class_filter})"
-        )
-    entry: dict[str, Any] = entries[0]
-    return entry
-
-
-# Helpers ---------------------------------------------------------------------------------
-
-
-def _name_in(kind: _Kind, anchor: str) -> str:
-    try:
-        return kind.template.rdn_value(anchor)
-    except ValueError as exc:
-        raise InvalidDataError(f"the anchor {shortened(anchor)!r} is not a DN: {exc}") from exc
-
-
 def _no_utf8(text: str) -> bool:
     try:
         text.encode()
@@ -401,58 +299,7 @@ def _no_utf8(text: str) -> bool:
     return False
 
 
-def _split(dn: str) -> tuple[str, str]:
-    try:
-        return split_first(dn)
-    except ValueError as exc:
-        raise InvalidDataError(f"the anchor {shortened(dn)!r} is not a DN: {exc}") from exc
-
-
-def _encode(found: DirectorySchema, attribute: str, value: Scalar) -> Value:
-    definition = found.attribute(attribute)
-    kind = AttributeType.STRING if definition is None else definition.type
-    return encode_value(attribute, value, kind)
-
-
-def _entry(
-    kind: _Kind, attributes: Attributes, found: DirectorySchema
-) -> tuple[str, dict[str, list[Value]]]:
-    naming = kind.template.naming_attribute
-    entry: dict[str, list[Value]] = {}
-    name_value: str | None = None
-    for attribute, value in attributes.items():
-        if not is_attribute_name(attribute):
-            raise InvalidDataError(
-                f"{attribute!r} is not an LDAP attribute name", attribute=attribute
-            )
-        if attribute.lower() == "objectclass":
-            raise InvalidDataError(
-                "objectClass is set by the connector's settings", attribute=attribute
-            )
-        values = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
-        if attribute.lower() == naming.lower():
-            if len(values) != 1 or not isinstance(values[0], str) or not values[0]:
-                raise InvalidDataError(
-                    f"{attribute} names the object in its DN: it needs exactly one non-empty"
-                    " text value",
-                    attribute=attribute,
-                )
-            name_value = values[0]
-        if values:
-            entry[attribute] = [_encode(found, attribute, v) for v in values]
-    if name_value is None:
-        raise InvalidDataError(
-            f"{naming} is required: it names the object in its DN", attribute=naming
-        )
-    membership = kind.membership
-    if membership is not None and membership.placeholder is not None:
-        held = {a.lower() for a in entry}
-        if membership.attribute.lower() not in held:
-            entry[membership.attribute] = [membership.placeholder]
-    return kind.template.dn(name_value), entry
-
-
-def _runs(operations: Sequence[Operation], kinds: Mapping[str, _Kind]) -> Iterator[list[Operation]]:
+def _runs(operations: Sequence[Operation], kinds: Mapping[str, Kind]) -> Iterator[list[Operation]]:
     run: list[Operation] = []
     names: set[tuple[str, str]] = set()
     for op in operations:
@@ -469,7 +316,7 @@ def _runs(operations: Sequence[Operation], kinds: Mapping[str, _Kind]) -> Iterat
         yield run
 
 
-def _create_name(op: Operation, kinds: Mapping[str, _Kind]) -> tuple[str, str] | None:
+def _create_name(op: Operation, kinds: Mapping[str, Kind]) -> tuple[str, str] | None:
     """A create's object class and name, or None for any other operation."""
     kind = kinds.get(op.object_class)
     if op.action is not Action.CREATE or kind is None or op.attributes is None:

@@ -9,7 +9,6 @@ another's request).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -119,6 +118,9 @@ class ConnectionPool:
 
 
 def unbind_quietly(connection: ldap3.Connection) -> None:
-    # Unbinding a connection the server already cut fails, and there is nothing left to undo.
-    with contextlib.suppress(LDAPException, OSError):
+    """Unbind, where failing means the server already cut the connection: there is nothing
+    left to undo, so the failure is only logged."""
+    try:
         connection.unbind()
+    except (LDAPException, OSError) as exc:
+        log.debug("unbinding a connection the directory already closed", error=str(exc))

@@ -6,13 +6,12 @@ import urllib.parse
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Self
 
 from agent.connectors.ldap_names import DnTemplate, is_attribute_name, parse_dn
+from agent.connectors.settings_checks import ca_file, choice
 from shared.secret import Secret
 from shared.settings import Table
-
-Choice = TypeVar("Choice", bound=StrEnum)
 
 #: The attribute holding members, by group object class (lower case).
 MEMBER_ATTRIBUTES = {
@@ -104,13 +103,13 @@ class LdapSettings:
             member_attribute=_member_attribute(table, group_classes),
             empty_group_member=_empty_group_member(table),
             start_tls=table.boolean("start_tls", False),
-            ca_file=_ca_file(table),
+            ca_file=ca_file(table),
             verify_certificate=table.boolean("verify_certificate", True),
             connect_timeout=table.number("connect_timeout", 10.0, minimum=0.1),
             receive_timeout=table.number("receive_timeout", 30.0, minimum=1.0),
             pool_size=table.integer("pool_size", 4, minimum=1, maximum=32),
-            search_scope=_choice(table, "search_scope", Scope, Scope.SUBTREE),
-            deprovision=_choice(table, "deprovision", Deprovision, Deprovision.DELETE),
+            search_scope=choice(table, "search_scope", Scope, Scope.SUBTREE),
+            deprovision=choice(table, "deprovision", Deprovision, Deprovision.DELETE),
             disabled_container=_optional_dn(table, "disabled_container"),
             disabled_attribute=_optional_attribute(table, "disabled_attribute"),
             disabled_value=table.optional_string("disabled_value"),
@@ -218,22 +217,3 @@ def _optional_attribute(table: Table, key: str) -> str | None:
     if name is not None and not is_attribute_name(name):
         raise table.error(key, f"{name!r} is not an attribute name")
     return name
-
-
-def _ca_file(table: Table) -> Path | None:
-    text = table.optional_string("ca_file")
-    if text is None:
-        return None
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise table.error("ca_file", f"{text} is not a readable file")
-    return path
-
-
-def _choice(table: Table, key: str, kind: type[Choice], default: Choice) -> Choice:
-    text = table.string(key, default.value)
-    try:
-        return kind(text)
-    except ValueError as exc:
-        allowed = ", ".join(repr(k.value) for k in kind)
-        raise table.error(key, f"must be one of {allowed}, not {text!r}") from exc

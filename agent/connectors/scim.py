@@ -22,7 +22,6 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 from urllib.parse import quote as url_quote
-from urllib.parse import unquote, urlsplit
 
 from agent.connectors.scim_auth import Credentials, credentials
 from agent.connectors.scim_bulk import (
@@ -38,21 +37,19 @@ from agent.connectors.scim_discovery import ServiceProvider, discover
 from agent.connectors.scim_errors import classify, error_detail
 from agent.connectors.scim_filters import filter_text
 from agent.connectors.scim_patch import Change, needs_current, patch_body
-from agent.connectors.scim_paths import Catalogue, Shape, quote
-from agent.connectors.scim_resources import flatten, write
+from agent.connectors.scim_paths import NAMING, Catalogue, Shape, quote
+from agent.connectors.scim_resources import anchor_in, flatten, version_of, write
 from agent.connectors.scim_settings import ScimSettings
 from shared.connector import (
     GROUP,
     USER,
     Action,
-    AttributeInfo,
     Attributes,
     Connector,
     ConnectorObject,
     Delta,
     DeltaKind,
     Filter,
-    ObjectClassInfo,
     Operation,
     OperationError,
     OperationResult,
@@ -70,9 +67,6 @@ from shared.exceptions import (
     UnavailableError,
 )
 from shared.settings import Table
-
-#: The attribute that names an object of each class (ConnId's ``__NAME__``).
-NAMING = {USER: "userName", GROUP: "displayName"}
 
 
 class ScimConnector(Connector):
@@ -110,7 +104,7 @@ class ScimConnector(Connector):
 
     async def schema(self) -> Schema:
         await self._service(refresh=True)
-        return Schema(tuple(_object_class(c) for c in self._catalogues.values()))
+        return Schema(tuple(c.describe() for c in self._catalogues.values()))
 
     async def create(self, object_class: str, attributes: Attributes) -> str:
         catalogue = await self._catalogue(object_class)
@@ -124,7 +118,7 @@ class ScimConnector(Connector):
                 what=what,
                 attributes=attributes,
             )
-            anchor = _anchor_of(answer)
+            anchor = anchor_in(answer.body, answer.headers.get("Location"))
         except ConflictError as exc:
             raise _naming_unique(exc, catalogue, attributes) from exc
         except (UnavailableError, OperationTimeoutError) as exc:
@@ -320,7 +314,7 @@ class ScimConnector(Connector):
         for _ in range(2):
             read = await self._client.send("GET", url, what=what)
             resource = _resource(read, what)
-            version = read.headers.get("ETag") or _version(resource)
+            version = read.headers.get("ETag") or version_of(resource)
             for path, delta in changes:
                 write(resource, path, delta.kind, delta.values)
             resource.pop("meta", None)
@@ -402,17 +396,6 @@ class ScimConnector(Connector):
         return f"{catalogue.resource_type.endpoint}/{url_quote(anchor, safe='')}"
 
 
-def _object_class(catalogue: Catalogue) -> ObjectClassInfo:
-    naming = NAMING[catalogue.object_class]
-    attributes = tuple(catalogue.attribute_infos())
-    if not catalogue.checked:
-        # A service without /Schemas: only what every SCIM service has is known.
-        attributes = (AttributeInfo(naming, required=True, unique=catalogue.object_class == USER),)
-        if catalogue.object_class == GROUP:
-            attributes += (AttributeInfo("members", multi_valued=True),)
-    return ObjectClassInfo(catalogue.object_class, naming, attributes)
-
-
 def _naming_unique(
     exc: ConflictError, catalogue: Catalogue, attributes: Attributes
 ) -> ConflictError:
@@ -451,22 +434,6 @@ def _resource(answer: Answer, what: str) -> dict[str, Any]:
     if not isinstance(answer.body, dict):
         raise UnavailableError(f"{what}: the answer is not a SCIM resource")
     return answer.body
-
-
-def _anchor_of(answer: Answer) -> str | None:
-    body = answer.body
-    if isinstance(body, dict) and isinstance(body.get("id"), str) and body["id"]:
-        return str(body["id"])
-    location = answer.headers.get("Location")
-    if location:
-        return unquote(urlsplit(location).path.rstrip("/").rpartition("/")[2]) or None
-    return None
-
-
-def _version(resource: Mapping[str, Any]) -> str | None:
-    meta = resource.get("meta")
-    version = meta.get("version") if isinstance(meta, dict) else None
-    return version if isinstance(version, str) else None
 
 
 def _start_index(cookie: str | None) -> int:

@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from agent.connectors.scim_errors import classify
+from agent.connectors.scim_resources import anchor_in
 from shared.connector import Operation
 from shared.exceptions import ConnectorError
 
@@ -89,7 +89,8 @@ def _outcome(create: BulkCreate, item: dict[str, Any]) -> Outcome:
         return None
     what = f"creating {create.operation.object_class} in a Bulk request"
     if 200 <= status < 300:
-        return _anchor(item)
+        location = item.get("location")
+        return anchor_in(item.get("response"), location if isinstance(location, str) else None)
     return classify(
         status, item.get("response"), what=what, attributes=create.operation.attributes or {}
     )
@@ -102,14 +103,3 @@ def _status(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _anchor(item: dict[str, Any]) -> str | None:
-    response = item.get("response")
-    if isinstance(response, dict) and isinstance(response.get("id"), str):
-        return str(response["id"])
-    location = item.get("location")
-    if isinstance(location, str):
-        segment = urlsplit(location).path.rstrip("/").rpartition("/")[2]
-        return unquote(segment) or None
-    return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.connectors.scim_client import ScimClient
-from shared.exceptions import InvalidDataError, NotFoundError, UnavailableError
+from shared.exceptions import NotFoundError, UnavailableError
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -59,15 +59,6 @@ class ServiceProvider:
     etag: bool = False
     #: The most results one page may hold; 0 when the service states no limit.
     filter_max_results: int = 0
-
-    def resource_type(self, name: str) -> ResourceType:
-        found = self.resource_types.get(name)
-        if found is None:
-            known = ", ".join(sorted(self.resource_types)) or "none"
-            raise InvalidDataError(
-                f"the SCIM service has no resource type {name!r} (it has {known})"
-            )
-        return found
 
 
 DEFAULT_TYPES = {

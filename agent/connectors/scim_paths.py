@@ -26,9 +26,11 @@ from enum import Enum
 from typing import Any
 
 from agent.connectors.scim_discovery import ResourceType, SchemaAttribute
-from shared.connector import AttributeInfo, AttributeType, Scalar
+from shared.connector import GROUP, USER, AttributeInfo, AttributeType, ObjectClassInfo, Scalar
 from shared.exceptions import InvalidDataError
 
+#: The attribute that names an object of each class (ConnId's ``__NAME__``).
+NAMING = {USER: "userName", GROUP: "displayName"}
 #: The group attribute whose values are member anchors; it gets no per-type names.
 MEMBERS = "members"
 
@@ -247,12 +249,24 @@ class Catalogue:
     def _refuse(self, name: str, problem: str) -> InvalidDataError:
         return InvalidDataError(f"{self.object_class} attribute {name!r} {problem}", attribute=name)
 
-    def attribute_infos(self) -> Iterator[AttributeInfo]:
-        """Every name this resource type answers to, for ``schema()``."""
-        for schema, attributes in self._attributes.items():
-            prefix = f"{schema}:" if schema else ""
-            for top in attributes.values():
-                yield from _infos(prefix, top)
+    def describe(self) -> ObjectClassInfo:
+        """The object class for ``schema()``: every name this resource type answers to, or,
+        for a service without /Schemas, only what every SCIM service has."""
+        naming = NAMING[self.object_class]
+        if not self.checked:
+            attributes: tuple[AttributeInfo, ...] = (
+                AttributeInfo(naming, required=True, unique=self.object_class == USER),
+            )
+            if self.object_class == GROUP:
+                attributes += (AttributeInfo(MEMBERS, multi_valued=True),)
+            return ObjectClassInfo(self.object_class, naming, attributes)
+        infos = tuple(
+            info
+            for schema, attributes in self._attributes.items()
+            for top in attributes.values()
+            for info in _infos(f"{schema}:" if schema else "", top)
+        )
+        return ObjectClassInfo(self.object_class, naming, infos)
 
 
 def _first_sub(top: SchemaAttribute) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from agent.connectors.scim_paths import MEMBERS, AttributePath, Shape, quote, writable_values
 from shared.connector import Attributes, DeltaKind, Scalar
@@ -172,3 +173,20 @@ def value_at(resource: Mapping[str, Any], path: AttributePath) -> Any:
                 return element.get(path.sub)
         return None
     return value
+
+
+def anchor_in(body: Any, location: str | None) -> str | None:
+    """The id of a created resource: the answer's ``id``, else the last segment of its
+    ``Location``; None when neither says."""
+    if isinstance(body, dict) and isinstance(body.get("id"), str) and body["id"]:
+        return str(body["id"])
+    if location:
+        return unquote(urlsplit(location).path.rstrip("/").rpartition("/")[2]) or None
+    return None
+
+
+def version_of(resource: Mapping[str, Any]) -> str | None:
+    """The resource's ``meta.version`` (its ETag), if it has one."""
+    meta = resource.get("meta")
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return version if isinstance(version, str) else None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
 
+from agent.connectors.settings_checks import ca_file, choice
 from agent.settings import insecure_remote
 from shared.secret import Secret
 from shared.settings import Table
@@ -51,7 +52,7 @@ class ScimSettings:
     #: How the client id and secret reach the token endpoint: basic or body.
     client_auth: ClientAuth = ClientAuth.BASIC
     #: PEM file of the CAs to trust instead of the system's.
-    ca_file: str | None = None
+    ca_file: Path | None = None
     #: Allow plain http beyond loopback (a lab network; never across the internet).
     allow_insecure: bool = False
     #: Seconds one HTTP request may take, from sending it to the last byte of the answer.
@@ -77,13 +78,7 @@ class ScimSettings:
         base_url = _url(table, "base_url", required=True)
         assert base_url is not None  # required=True raised otherwise
         allow_insecure = table.boolean("allow_insecure", False)
-        auth_text = table.string("auth", AuthKind.BEARER.value)
-        try:
-            auth = AuthKind(auth_text)
-        except ValueError:
-            raise table.error(
-                "auth", f"must be one of {', '.join(k.value for k in AuthKind)}"
-            ) from None
+        auth = choice(table, "auth", AuthKind, AuthKind.BEARER)
         settings = cls(
             base_url=base_url.rstrip("/"),
             auth=auth,
@@ -94,8 +89,8 @@ class ScimSettings:
             client_id=_string(table, "client_id", auth is AuthKind.OAUTH2),
             client_secret=_secret(table, "client_secret", auth is AuthKind.OAUTH2),
             scope=table.optional_string("scope"),
-            client_auth=_client_auth(table),
-            ca_file=_ca_file(table),
+            client_auth=choice(table, "client_auth", ClientAuth, ClientAuth.BASIC),
+            ca_file=ca_file(table),
             allow_insecure=allow_insecure,
             timeout=table.number("timeout", 30.0, minimum=0.1),
             max_in_flight=table.integer("max_in_flight", 8, minimum=1, maximum=256),
@@ -167,24 +162,3 @@ def _secret(table: Table, key: str, required: bool) -> Secret | None:
     if value is not None and required and not value.reveal().strip():
         raise table.error(key, "must not be empty")
     return value
-
-
-def _client_auth(table: Table) -> ClientAuth:
-    text = table.string("client_auth", ClientAuth.BASIC.value)
-    try:
-        return ClientAuth(text)
-    except ValueError:
-        raise table.error(
-            "client_auth", f"must be one of {', '.join(k.value for k in ClientAuth)}"
-        ) from None
-
-
-def _ca_file(table: Table) -> str | None:
-    path = table.optional_string("ca_file")
-    if path is None:
-        return None
-    try:
-        ssl.create_default_context(cafile=path)
-    except (OSError, ssl.SSLError) as exc:
-        raise table.error("ca_file", f"cannot load CA certificates from {path}: {exc}") from exc
-    return path

@@ -100,7 +100,8 @@ class StatementMode(SqlMode):
                     f"the create statement of {object_class}s returned no anchor, and no"
                     f" {statements.anchor_attribute!r} was given"
                 )
-            _change_members(statements, DeltaKind.ADD, anchor, members, cursor)
+            if members:
+                _change_members(statements, DeltaKind.ADD, anchor, members, cursor)
             return anchor
 
         return await self._pool.run(create)
@@ -331,8 +332,7 @@ def _change_members(
     statement: NamedStatement | None = (
         statements.remove_member if kind is DeltaKind.REMOVE else statements.add_member
     )
-    if statement is None:
-        return
+    assert statement is not None, "only a class with a member attribute changes members"
     for member in members:
         cursor.execute(statement.sql, *statement.bind({"group": group, "member": member}))
         _drain(cursor)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import os
 import secrets
@@ -45,6 +44,7 @@ if str(REPO) not in sys.path:  # run as a script: make tests.servers importable
 
 from agent.connectors.ldap import LdapConnector  # noqa: E402
 from shared.connector import GROUP, USER, Action, Delta, DeltaKind, Operation  # noqa: E402
+from tests.benchmarks.report import machine, markdown_table  # noqa: E402
 from tests.servers.slapd import SlapdServer, running_slapd  # noqa: E402
 
 BATCH = 500
@@ -278,16 +278,6 @@ async def figure_membership(
 # Report ----------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}"
-
-
 def rows(results: dict[str, Any]) -> Iterator[tuple[str, str, str, str, str, str]]:
     creates = results["creates"]
     value, base = creates["connector_per_s"], creates["plain_per_s"]
@@ -313,18 +303,6 @@ def rows(results: dict[str, Any]) -> Iterator[tuple[str, str, str, str, str, str
             f"< {TARGET_ADD_MS:g} ms" if judged else "(none)",
             ("yes" if value < TARGET_ADD_MS else "NO") if judged else "-",
         )
-
-
-def table(results: dict[str, Any]) -> str:
-    head = ("figure", "value", "baseline", "ratio", "target", "met")
-    body = list(rows(results))
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(head), sep, *(line(r) for r in body)])
 
 
 async def run(plan: Plan, pool_size: int) -> dict[str, Any]:
@@ -353,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"hatchway LDAP connector benchmark, {'quick' if args.quick else 'full'}; {machine()}")
     results = asyncio.run(run(plan, args.pool_size))
     print()
-    print(table(results))
+    print(markdown_table(rows(results)))
     creates, member = results["creates"], results["membership"]
     print(
         f"\n{creates['count']:,} creates each way; {member['changes']} member adds and removes"

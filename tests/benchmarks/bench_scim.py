@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent.connectors.scim import ScimConnector
 from shared.connector import USER, Action, Attributes, Operation
+from tests.benchmarks.report import machine, markdown_table
 from tests.servers.scim import ScimServer, running_scim
 
 CONCURRENCY = 8
@@ -173,24 +173,16 @@ def table(rates: dict[str, float]) -> str:
                 ("yes" if ratio >= target else "NO") if target else "-",
             )
         )
-    head = ("figure", "value", "baseline", "ratio", "target", "met")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(head), sep, *(line(r) for r in rows)])
+    return markdown_table(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run, as a smoke test")
     args = parser.parse_args(argv)
-    count = 200 if args.quick else 2000
+    count = 100 if args.quick else 2000
     started = datetime.now(UTC)
-    machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"hatchway SCIM connector benchmark, {'quick' if args.quick else 'full'}; {machine}")
+    print(f"hatchway SCIM connector benchmark, {'quick' if args.quick else 'full'}; {machine()}")
     rates = asyncio.run(run(count))
     print()
     print(table(rates))

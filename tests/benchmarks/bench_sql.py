@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ if str(REPO) not in sys.path:
 
 from agent.connectors.sql import SqlConnector  # noqa: E402
 from shared.connector import USER, Action, Attributes, Operation  # noqa: E402
+from tests.benchmarks.report import machine, markdown_table  # noqa: E402
 from tests.servers.postgres import running_postgres  # noqa: E402
 from tests.servers.sqlite import SqliteOdbcDatabase  # noqa: E402
 
@@ -189,24 +189,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                 "yes" if ratio >= TARGET_RATIO else "NO",
             )
         )
-    head = ("figure", "value", "baseline", "ratio", "target", "met")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(head), sep, *(line(r) for r in rows)])
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}"
+    return markdown_table(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

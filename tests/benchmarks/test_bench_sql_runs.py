@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.benchmarks.report import quick_rows
 
 SCRIPT = Path(__file__).with_name("bench_sql.py")
 
 
 @pytest.mark.timeout(300)
 def test_quick_benchmark_prints_every_figure_beside_its_baseline() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    for database in ("postgresql", "sqlite"):
-        figure = f"{database}: batch creates through the connector"
-        row = next((line for line in done.stdout.splitlines() if figure in line), None)
-        assert row is not None, done.stdout
-        assert row.count("|") == 7, row  # value, baseline, ratio, target and verdict present
-        assert "rows/s (pyodbc multi-row INSERT" in row, row
+    figures = [f"{db}: batch creates through the connector" for db in ("postgresql", "sqlite")]
+    rows = quick_rows(SCRIPT, figures)
+    assert all("rows/s (pyodbc multi-row INSERT" in row for row in rows.values()), rows

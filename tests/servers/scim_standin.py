@@ -4,10 +4,11 @@ scim2-server has no basic or OAuth 2.0 authentication, never answers 429 or 503,
 cannot be made to answer malformed JSON, slowly, or to drop a connection. This stand-in is
 an aiohttp application on a real loopback socket, in the test's own event loop, that
 speaks enough SCIM for those tests: users and groups in memory, ``userName eq`` and
-``displayName eq`` filters, PATCH recorded as sent, PUT with ``If-Match``, and an OAuth 2.0
-token endpoint (client credentials). It serves no ``/Schemas`` or ``/ResourceTypes``, as
-some real services do not. Faults are queued per method and path and used once each, and
-every request is logged, so tests can see exactly what the connector sent.
+``displayName eq`` filters, PATCH recorded as sent, PUT with ``If-Match``, Bulk creates
+(when asked to offer Bulk), and an OAuth 2.0 token endpoint (client credentials). It
+serves no ``/Schemas`` or ``/ResourceTypes``, as some real services do not. Faults are
+queued per method and path and used once each, and every request is logged, so tests can
+see exactly what the connector sent.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CLIENT_ID = "hatchway-client"
 CLIENT_SECRET = "s3cret/with+chars"  # a throwaway server on loopback
 BEARER = "standin-token"
 USERNAME, PASSWORD = "provisioner", "pa:ss word"
+BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,13 @@ class ScimStandIn:
         auth: str = "bearer",
         patch: bool = True,
         etag: bool = False,
+        bulk: bool = False,
         token_lifetime: int = 3600,
     ) -> None:
         self.auth = auth
         self.patch = patch
         self.etag = etag
+        self.bulk = bulk
         self.token_lifetime = token_lifetime
         self.port = free_port()
         self.resources: dict[str, dict[str, dict[str, Any]]] = {"Users": {}, "Groups": {}}
@@ -198,6 +202,8 @@ class ScimStandIn:
         parts = path.removeprefix("/v2/").split("/")
         if parts == ["ServiceProviderConfig"]:
             return _json(200, self._config())
+        if parts == ["Bulk"] and method == "POST" and self.bulk:
+            return _json(200, self._bulk(body))
         kind = parts[0]
         if kind not in self.resources:
             return _error(404, f"no endpoint {path}")
@@ -238,6 +244,18 @@ class ScimStandIn:
         self.resources[kind][resource_id] = stored
         return _json(201, stored, etag=version)
 
+    def _bulk(self, body: Any) -> dict[str, Any]:
+        """Creates only, each answered as its own POST would be."""
+        results = []
+        for operation in body["Operations"]:
+            assert operation["method"] == "POST", "the stand-in's Bulk only creates"
+            answer = self._create(operation["path"].strip("/"), operation["data"])
+            results.append({
+                "method": "POST", "bulkId": operation["bulkId"],
+                "status": str(answer.status), "response": json.loads(answer.text or "null"),
+            })  # fmt: skip
+        return {"schemas": [BULK_RESPONSE], "Operations": results}
+
     def _list(self, kind: str, flt: str | None) -> dict[str, Any]:
         found = list(self.resources[kind].values())
         if flt is not None:
@@ -257,7 +275,7 @@ class ScimStandIn:
         return {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
             "patch": {"supported": self.patch},
-            "bulk": {"supported": False},
+            "bulk": {"supported": self.bulk, "maxOperations": 100, "maxPayloadSize": 1 << 20},
             "filter": {"supported": True, "maxResults": 100},
             "etag": {"supported": self.etag},
         }

@@ -4,7 +4,6 @@ plain HTTP (scim2-server): clients connect with TLS, bytes go on to the plain se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,6 +51,6 @@ async def tls_proxy(target_port: int, cert: Path, key: Path) -> AsyncIterator[in
         server.close()
         for task in list(tasks):
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        # The cancelled pipes end with CancelledError, which gather returns, not raises.
+        await asyncio.gather(*tasks, return_exceptions=True)
         await server.wait_closed()

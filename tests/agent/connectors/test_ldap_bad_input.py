@@ -27,7 +27,7 @@ from shared.connector import (
     StartsWith,
 )
 from shared.exceptions import ConflictError, InvalidDataError
-from tests.agent.connectors.test_ldap import connector_for
+from tests.agent.connectors.ldap_helpers import connector_for
 from tests.servers.slapd import SlapdServer
 
 pytestmark = pytest.mark.server

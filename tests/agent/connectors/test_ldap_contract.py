@@ -11,7 +11,7 @@ import pytest
 from agent.connectors.contract import ConnectorContract, ContractTarget
 from agent.connectors.ldap import LdapConnector
 from shared.connector import Attributes
-from tests.agent.connectors.test_ldap import connector_for
+from tests.agent.connectors.ldap_helpers import connector_for
 from tests.servers.ports import free_port
 from tests.servers.slapd import SlapdServer
 
