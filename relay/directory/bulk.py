@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relay.directory.errors import ScimError, ScimType, invalid_syntax, invalid_value
-from relay.directory.resources import Projection, etag
+from relay.directory.resources import Projection, etag, parse_etag
 from relay.directory.schemas import BULK_REQUEST_SCHEMA, BULK_RESPONSE_SCHEMA, ResourceType
 from relay.directory.service import Directory
 
@@ -160,12 +160,6 @@ def _check_depth(body: Any) -> None:
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
-
-
-def parse_etag(text: str) -> int | None:
-    """The version in ``W/"3"`` (or ``"3"``); None if it is not one of ours."""
-    value = text.strip().removeprefix("W/").strip('"')
-    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _references(value: Any) -> set[str]:

@@ -5,7 +5,6 @@ the configured PostgreSQL database)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -13,11 +12,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from relay.directory.import_plan import Plan, import_file
-from relay.directory.importer import Format, ParsedFile, load_mapping_file, parse_mapping
+from relay.directory.import_rows import Format, ParsedFile, load_mapping_file, parse_mapping
 from relay.directory.query import AttributePath, Compare, CompareOp, Query
 from relay.directory.resources import timestamp
 from relay.exceptions import NotFound
 from relay.store.base import Entry, EntryKind, Store
+from relay.store.configured import run_on_store
 from shared.cli import add_folder_options, paths_from
 from shared.exceptions import SettingsError
 
@@ -93,17 +93,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _on_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
-    from relay.store.configured import store_for_paths
-
-    async def go() -> T:
-        store = store_for_paths(paths_from(args))
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
+    return run_on_store(paths_from(args), work)
 
 
 # Import ------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relay.directory.importer import Format, ParsedFile, Record, read_file
+from relay.directory.import_rows import Format, ParsedFile, Record
+from relay.directory.importer import read_file
 from relay.directory.query import Query
 from relay.directory.schemas import GROUP_SCHEMA
 from relay.exceptions import ImportRefused

@@ -38,6 +38,12 @@ def etag(version: int) -> str:
     return f'W/"{version}"'
 
 
+def parse_etag(text: str) -> int | None:
+    """The version in ``W/"3"`` (or ``"3"``); None if it is not one of ours."""
+    value = text.strip().removeprefix("W/").strip('"')
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
 def timestamp(at: float) -> str:
     """Seconds since the epoch as the ISO 8601 text SCIM uses, in UTC, to the millisecond."""
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from relay.directory.bulk import parse_etag, run_bulk
+from relay.directory.bulk import run_bulk
 from relay.directory.discovery import list_response, schemas, service_provider_config
 from relay.directory.errors import (
     ScimError,
@@ -29,7 +29,7 @@ from relay.directory.errors import (
     payload_too_large,
     precondition_failed,
 )
-from relay.directory.resources import Projection, etag
+from relay.directory.resources import Projection, etag, parse_etag
 from relay.directory.schemas import (
     SEARCH_REQUEST_SCHEMA,
     ResourceType,
@@ -299,23 +299,20 @@ async def _get(request: web.Request, resource_type: ResourceType) -> web.Respons
 
 
 async def _replace(request: web.Request, resource_type: ResourceType) -> web.Response:
-    if_version = _if_match(request)
-    body = await read_body(request)
-    outcome = await _directory(request).replace(
-        resource_type,
-        request.match_info["id"],
-        body,
-        _base_url(request),
-        _projection(request, resource_type),
-        if_version=if_version,
-    )
-    return _resource(outcome)
+    return await _write(request, resource_type, _directory(request).replace)
 
 
 async def _patch(request: web.Request, resource_type: ResourceType) -> web.Response:
+    return await _write(request, resource_type, _directory(request).patch)
+
+
+async def _write(
+    request: web.Request, resource_type: ResourceType, operation: Callable[..., Awaitable[Outcome]]
+) -> web.Response:
+    """PUT or PATCH: the If-Match is checked before the body is read."""
     if_version = _if_match(request)
     body = await read_body(request)
-    outcome = await _directory(request).patch(
+    outcome = await operation(
         resource_type,
         request.match_info["id"],
         body,

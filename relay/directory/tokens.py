@@ -8,14 +8,14 @@ can be revoked without touching the others. The store keeps only a hash of each 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from relay.directory.errors import unauthorized
-from relay.store.base import Store
+from relay.store.base import Store, hash_token
+from relay.store.configured import run_on_store
 from shared.cli import add_folder_options, paths_from, when
 from shared.exceptions import SettingsError
 from shared.protocol.messages import valid_name
@@ -29,7 +29,8 @@ MAX_CACHED_TOKENS = 1024
 class TokenVerifier:
     """Finds the client of a request's bearer token. A verified token is remembered for
     ``cache_seconds`` so busy clients do not cost a store lookup per request; unknown
-    tokens are never remembered, so a token works as soon as it is created."""
+    tokens are never remembered, so a token works as soon as it is created. Tokens are
+    remembered by their hash (:func:`~relay.store.base.hash_token`), as the store keeps them."""
 
     def __init__(
         self,
@@ -52,7 +53,8 @@ class TokenVerifier:
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
         now = self.clock()
-        cached = self._known.get(token)
+        key = hash_token(token)
+        cached = self._known.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
         client = await self.store.verify_scim_token(token)
@@ -60,7 +62,7 @@ class TokenVerifier:
             raise unauthorized("the bearer token is not valid")
         if len(self._known) >= MAX_CACHED_TOKENS:
             self._known.clear()
-        self._known[token] = (client, now + self.cache_seconds)
+        self._known[key] = (client, now + self.cache_seconds)
         return client
 
 
@@ -82,19 +84,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _on_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Run ``work`` against the relay's store, beside a serving relay if need be."""
-    # Imported here: the configured store reads relay settings, which import this package.
-    from relay.store.configured import store_for_paths
-
-    async def go() -> T:
-        store = store_for_paths(paths_from(args))
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
+    return run_on_store(paths_from(args), work)
 
 
 def _create(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ numbers of the log only grow, in commit order, so a reader that follows
 from __future__ import annotations
 
 import abc
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -137,10 +138,26 @@ class EntryWrite:
     delete: bool = False
 
 
-# SCIM clients (the SCIM server's part of the store) ----------------------------------
+# Tokens ----------------------------------------------------------------------------------
 
-#: The visible start of every SCIM bearer token, so a leaked one is easy to recognise.
+#: The visible start of every agent registration token, so a leaked one is easy to recognise.
+REGISTRATION_TOKEN_PREFIX = "hwt_"  # noqa: S105 - a prefix, not a secret
+#: The visible start of every SCIM bearer token.
 SCIM_TOKEN_PREFIX = "hws_"  # noqa: S105 - a prefix, not a secret
+
+
+def hash_token(token: str) -> str:
+    """What the stores keep of a token, and look tokens up by.
+
+    A token is 32 random bytes, so an unsalted SHA-256 is enough to make a stolen database
+    useless. Looking the hash up in an index is also what keeps the check safe from timing:
+    how long a lookup takes can only tell an attacker about the hash of the guess, which
+    they cannot steer towards a stored one, so no comparison of token text ever happens.
+    """
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# SCIM clients (the SCIM server's part of the store) ----------------------------------
 
 
 @dataclass(frozen=True, slots=True)

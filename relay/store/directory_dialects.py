@@ -9,6 +9,7 @@ that no SCIM schema has, so even a path cannot carry SQL.
 
 from __future__ import annotations
 
+import abc
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -29,51 +30,55 @@ def checked_key(name: str) -> str:
     return name
 
 
-class Dialect:
+class Dialect(abc.ABC):
     """What differs between the two SQL dialects. Methods return SQL with ``?`` and append
     their parameters to ``params`` in the order the placeholders appear."""
 
     name = ""
     json_param = "?"
 
+    @abc.abstractmethod
     def json_at(self, base: str, keys: Sequence[str | int], params: list[Any]) -> str:
         """The value at ``keys`` in the JSON ``base``: typed as JSON allows."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def text_at(self, base: str, keys: Sequence[str | int], params: list[Any]) -> str:
         """The value at ``keys`` as text (strings unquoted)."""
-        raise NotImplementedError
 
-    def present_at(self, base: str, keys: Sequence[str], params: list[Any]) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def present_at(self, base: str, keys: Sequence[str], params: list[Any]) -> str: ...
 
-    def elements(self, base: str, keys: Sequence[str], params: list[Any]) -> str:
-        """A FROM item ``v`` over the array at ``keys`` (none if it is not an array)."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def values(self, base: str, keys: Sequence[str], params: list[Any]) -> str:
+        """A FROM item ``v`` over the values at ``keys``: an array's elements, or a single
+        value as one row (none if it is missing or null)."""
 
+    @abc.abstractmethod
     def element_text(self, sub: str, params: list[Any]) -> str:
         """Sub-attribute ``sub`` of the element ``v`` as text."""
-        raise NotImplementedError
 
-    def element_json(self, sub: str, params: list[Any]) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def element_json(self, sub: str, params: list[Any]) -> str: ...
 
-    def element_present(self, sub: str | None, params: list[Any]) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def element_present(self, sub: str | None, params: list[Any]) -> str: ...
 
+    #: The element ``v`` itself, as JSON and as text.
     element_self = "v.value"
+    element_self_text = "v.value"
 
-    def fold(self, expr: str) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def fold(self, expr: str) -> str: ...
 
     def ordered_text(self, expr: str) -> str:
         """Text compared and sorted byte-wise, as SQLite does."""
         return expr
 
+    @abc.abstractmethod
     def compare_json(
         self, typed: Callable[[], str], op: str, value: int | float | bool, params: list[Any]
     ) -> str:
-        raise NotImplementedError
+        """``typed() op value`` for a number or boolean, compared as JSON values."""
 
     def placeholders(self, sql: str) -> str:
         return sql
@@ -97,7 +102,8 @@ class SqliteDialect(Dialect):
     def present_at(self, base: str, keys: Sequence[str], params: list[Any]) -> str:
         return f"COALESCE({self.json_at(base, keys, params)} NOT IN ('', '[]', '{{}}'), FALSE)"
 
-    def elements(self, base: str, keys: Sequence[str], params: list[Any]) -> str:
+    def values(self, base: str, keys: Sequence[str], params: list[Any]) -> str:
+        # json_each gives one row for a single value and none for a missing one.
         params.append(self.path(keys))
         return f"json_each({base}, ?) AS v"
 
@@ -140,12 +146,12 @@ class PostgresDialect(Dialect):
             " ('\"\"'::jsonb, '[]'::jsonb, '{}'::jsonb, 'null'::jsonb), FALSE)"
         )
 
-    def elements(self, base: str, keys: Sequence[str], params: list[Any]) -> str:
-        first = self.json_at(base, keys, params)
-        second = self.json_at(base, keys, params)
+    def values(self, base: str, keys: Sequence[str], params: list[Any]) -> str:
+        at = [self.json_at(base, keys, params) for _ in range(3)]
         return (
-            f"jsonb_array_elements(CASE WHEN jsonb_typeof({first}) = 'array'"
-            f" THEN {second} ELSE '[]'::jsonb END) AS v(value)"
+            f"jsonb_array_elements(CASE COALESCE(jsonb_typeof({at[0]}), 'null')"
+            f" WHEN 'array' THEN {at[1]} WHEN 'null' THEN '[]'::jsonb"
+            f" ELSE jsonb_build_array({at[2]}) END) AS v(value)"
         )
 
     def element_text(self, sub: str, params: list[Any]) -> str:
@@ -163,7 +169,7 @@ class PostgresDialect(Dialect):
             " ('\"\"'::jsonb, '[]'::jsonb, '{}'::jsonb, 'null'::jsonb), FALSE)"
         )
 
-    element_self = "v.value"
+    element_self_text = "(v.value #>> '{}')"
 
     def fold(self, expr: str) -> str:
         return f"lower({expr})"

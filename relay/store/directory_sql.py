@@ -128,10 +128,12 @@ class Translator:
     def _resolve(self, path: AttributePath) -> _Field | _Values:
         attr, sub = path.attribute, path.sub_attribute
         if path.schema is not None:
-            keys = [checked_key(path.schema), checked_key(attr)] + (
-                [checked_key(sub)] if sub else []
-            )
-            return self._json(keys, case_exact=False)
+            keys = [checked_key(path.schema), checked_key(attr)]
+            if sub is None:
+                # Custom extensions have multi-valued attributes ("string[]"): compare each
+                # value, as for the core ones.
+                return self._json_values(keys, simple=True)
+            return self._json([*keys, checked_key(sub)], case_exact=False)
         if attr == "id" and sub is None:
             return self._column("e.id", "text")
         if attr == "externalId" and sub is None:
@@ -152,24 +154,26 @@ class Translator:
         if attr == "groups" and self.kind is EntryKind.USER:
             return self._memberships("m.member_id = e.id", "m.group_id")
         if attr in COMPLEX_MULTI_VALUED or attr in SIMPLE_MULTI_VALUED:
-            if sub is not None and attr in SIMPLE_MULTI_VALUED:
-                raise InvalidQuery(f"{attr} has no sub-attributes")
-            return self._json_values(attr)
+            return self._json_values([checked_key(attr)], simple=attr in SIMPLE_MULTI_VALUED)
         keys = [checked_key(attr)] + ([checked_key(sub)] if sub else [])
         return self._json(keys, case_exact=(attr, sub) in CASE_EXACT)
 
-    def _json_values(self, attr: str) -> _Values:
+    def _json_values(self, keys: list[str], *, simple: bool) -> _Values:
+        """The values at ``keys``: plain values (``simple``), or objects whose
+        sub-attributes are compared (``value`` when the path names none)."""
         d, p = self.dialect, self.params
-        simple = attr in SIMPLE_MULTI_VALUED
+        attr = keys[-1]
 
         def field(sub: str | None) -> _Field:
             if sub is None:
                 return _Field(
-                    text=lambda: d.element_self if d.name == "sqlite" else "(v.value #>> '{}')",
+                    text=lambda: d.element_self_text,
                     typed=lambda: d.element_self,
                     present=lambda: d.element_present(None, p),
                     case_exact=False,
                 )
+            if simple:
+                raise InvalidQuery(f"{attr} has no sub-attributes")
             return _Field(
                 text=lambda: d.element_text(checked_key(sub), p),
                 typed=lambda: d.element_json(checked_key(sub), p),
@@ -178,7 +182,7 @@ class Translator:
             )
 
         return _Values(
-            source=lambda: d.elements("e.resource", [checked_key(attr)], p),
+            source=lambda: d.values("e.resource", keys, p),
             field=field,
             default_sub=None if simple else "value",
         )
@@ -214,8 +218,9 @@ class Translator:
             if values is not None:
                 raise InvalidQuery("a value path cannot hold another value path")
             target = self._resolve(AttributePath(node.path.attribute, None, node.path.schema))
-            if isinstance(target, _Field):
-                # A complex single-valued attribute: name[givenName eq "x"].
+            if isinstance(target, _Field) or node.path.schema is not None:
+                # A complex single-valued attribute: name[givenName eq "x"] (extensions
+                # have no multi-valued complex ones).
                 return self.where(_prefix(node.filter, node.path), None)
             values_of = target
             return self._exists(values_of, lambda: self.where(node.filter, values_of))
@@ -232,7 +237,7 @@ class Translator:
                 return self._compare(target, node.op, node.value)
             sub = node.path.sub_attribute or target.default_sub
             if isinstance(node, Present):
-                if node.path.sub_attribute is None:
+                if node.path.sub_attribute is None and target.default_sub is not None:
                     return self._exists(target, lambda: "TRUE")
                 return self._exists(target, lambda: target.field(sub).present())
             if node.op is CompareOp.NE:
@@ -299,14 +304,21 @@ class Translator:
             return "e.pos"
         sort_by = query.sort_by
         d = self.dialect
+        attr = sort_by.attribute
 
         def render() -> str:
             target = self._resolve(sort_by)
             if isinstance(target, _Values):
-                if sort_by.attribute in ("members", "groups"):
-                    raise InvalidQuery(f"cannot sort by {sort_by.attribute}")
-                keys: list[str | int] = [checked_key(sort_by.attribute), 0]
-                if sort_by.attribute in COMPLEX_MULTI_VALUED:
+                if attr in ("members", "groups"):
+                    raise InvalidQuery(f"cannot sort by {attr}")
+                if sort_by.schema is not None:
+                    # An extension attribute: its first value if it has several.
+                    whole: list[str | int] = [checked_key(sort_by.schema), checked_key(attr)]
+                    first = d.text_at("e.resource", [*whole, 0], self.params)
+                    only = d.text_at("e.resource", whole, self.params)
+                    return d.ordered_text(d.fold(f"COALESCE({first}, {only})"))
+                keys: list[str | int] = [checked_key(attr), 0]
+                if attr in COMPLEX_MULTI_VALUED:
                     keys.append(checked_key(sort_by.sub_attribute or "value"))
                 return d.ordered_text(d.fold(d.text_at("e.resource", keys, self.params)))
             expr = target.text()

@@ -30,6 +30,7 @@ from relay.store.base import (
     MemberChange,
     Store,
 )
+from relay.store.directory_batches import write_many
 from relay.store.directory_dialects import Dialect
 from relay.store.directory_steps import DirectorySteps, Steps
 
@@ -106,7 +107,7 @@ class DirectoryMethods(Store):
         if not writes:
             return []
         results: list[Entry | None] = await self._write(
-            self._directory.write_many(writes, self.clock())
+            write_many(self._directory, writes, self.clock())
         )
         return results
 

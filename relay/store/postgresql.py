@@ -18,7 +18,6 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 import psycopg
@@ -26,11 +25,18 @@ import psycopg.errors
 import structlog
 
 from relay.exceptions import Conflict, NotFound, RegistrationError, StoreError
-from relay.store.base import SCIM_TOKEN_PREFIX, AgentRecord, ScimToken, TokenRecord
+from relay.store.base import (
+    REGISTRATION_TOKEN_PREFIX,
+    SCIM_TOKEN_PREFIX,
+    AgentRecord,
+    ScimToken,
+    TokenRecord,
+    hash_token,
+)
 from relay.store.directory_dialects import PostgresDialect
 from relay.store.directory_steps import Steps
 from relay.store.directory_store import DirectoryMethods
-from relay.store.sqlite import TOKEN_PREFIX, hash_token
+from relay.store.schema import AGENT_COLUMNS, agent_from_row, check_not_newer, migrations
 
 log = structlog.get_logger("relay.store")
 
@@ -45,15 +51,6 @@ CHANNEL = "hatchway_directory"
 # Keys of the advisory locks (any constant bigint; these spell "HWDIR" and "HWMIG").
 DIRECTORY_LOCK = 0x4857444952
 MIGRATION_LOCK = 0x48574D4947
-
-
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("relay.store").joinpath("migrations/postgresql")
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
 
 
 def redact(url: str) -> str:
@@ -126,8 +123,7 @@ class PostgresStore(DirectoryMethods):
         self._listen_task = asyncio.create_task(self._listen(listener), name="store-listen")
 
     async def _migrate(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        migrations = _migrations()
-        newest = migrations[-1][0]
+        scripts = migrations("postgresql")
         try:
             async with conn.transaction():
                 # Two nodes starting together must not both run a migration.
@@ -138,12 +134,8 @@ class PostgresStore(DirectoryMethods):
                 cur = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM hatchway_schema")
                 row = await cur.fetchone()
                 current = int(row[0]) if row else 0
-                if current > newest:
-                    raise StoreError(
-                        f"{self._where}: schema version {current} is newer than this relay"
-                        f" knows ({newest}); run a newer hatchway"
-                    )
-                for version, script in migrations:
+                check_not_newer(self._where, current, scripts[-1][0])
+                for version, script in scripts:
                     if version <= current:
                         continue
                     await conn.execute(script.encode())
@@ -186,6 +178,10 @@ class PostgresStore(DirectoryMethods):
                 async with conn.transaction(), conn.cursor() as cur:
                     if write:
                         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (DIRECTORY_LOCK,))
+                    else:
+                        # One snapshot for all the read's statements (a page and its total
+                        # count agree), as SQLite's read transactions give.
+                        await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     try:
                         statement = next(steps)
                         while True:
@@ -201,6 +197,8 @@ class PostgresStore(DirectoryMethods):
                     if write:
                         await cur.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
             except psycopg.errors.UniqueViolation as exc:
+                if exc.diag.constraint_name != "directory_user_names":
+                    raise self._error("the directory query failed", exc) from exc
                 raise Conflict(f"{self._where}: a user with this userName exists already") from exc
             except psycopg.Error as exc:
                 raise self._error("the directory query failed", exc) from exc
@@ -219,7 +217,7 @@ class PostgresStore(DirectoryMethods):
     # Tokens ------------------------------------------------------------------------------
 
     async def create_token(self, agent_name: str, ttl: float) -> tuple[TokenRecord, str]:
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = REGISTRATION_TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
         record = TokenRecord(
             id=secrets.token_hex(6), agent_name=agent_name, created_at=now, expires_at=now + ttl
@@ -283,36 +281,23 @@ class PostgresStore(DirectoryMethods):
 
     # Agents ------------------------------------------------------------------------------
 
-    _AGENT_COLUMNS = (
-        "name, public_key, registered_at, revoked_at, software, protocol_version, connectors,"
-        " session, connected_at, last_seen_at, disconnected_at"
-    )
-
-    @staticmethod
-    def _agent(row: tuple[Any, ...]) -> AgentRecord:
-        values = list(row)
-        values[6] = json.loads(values[6])
-        return AgentRecord(*values)
-
     async def get_agent(self, name: str) -> AgentRecord | None:
-        rows = await self._fetch(
-            f"SELECT {self._AGENT_COLUMNS} FROM agents WHERE name = %s", (name,)
-        )
-        return self._agent(rows[0]) if rows else None
+        rows = await self._fetch(f"SELECT {AGENT_COLUMNS} FROM agents WHERE name = %s", (name,))
+        return agent_from_row(rows[0]) if rows else None
 
     async def list_agents(self) -> list[AgentRecord]:
-        rows = await self._fetch(f"SELECT {self._AGENT_COLUMNS} FROM agents ORDER BY name")
-        return [self._agent(row) for row in rows]
+        rows = await self._fetch(f"SELECT {AGENT_COLUMNS} FROM agents ORDER BY name")
+        return [agent_from_row(row) for row in rows]
 
     async def revoke_agent(self, name: str) -> AgentRecord:
         rows = await self._fetch(
             "UPDATE agents SET revoked_at = COALESCE(revoked_at, %s) WHERE name = %s"
-            f" RETURNING {self._AGENT_COLUMNS}",
+            f" RETURNING {AGENT_COLUMNS}",
             (self.clock(), name),
         )
         if not rows:
             raise NotFound(f"no agent named {name!r}")
-        return self._agent(rows[0])
+        return agent_from_row(rows[0])
 
     async def agent_connected(
         self,

@@ -9,42 +9,34 @@ write while a relay runs. Directory writes take the database's write lock at the
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from relay.exceptions import Conflict, NotFound, RegistrationError, StoreError
-from relay.store.base import SCIM_TOKEN_PREFIX, AgentRecord, ScimToken, TokenRecord
+from relay.store.base import (
+    REGISTRATION_TOKEN_PREFIX,
+    SCIM_TOKEN_PREFIX,
+    AgentRecord,
+    ScimToken,
+    TokenRecord,
+    hash_token,
+)
 from relay.store.directory_dialects import SqliteDialect
 from relay.store.directory_steps import Steps
 from relay.store.directory_store import DirectoryMethods
+from relay.store.schema import AGENT_COLUMNS, agent_from_row, check_not_newer, migrations
 
 T = TypeVar("T")
 
-TOKEN_PREFIX = "hwt_"  # noqa: S105 - a visible prefix, not a secret
 #: Seconds between looks at the change log by :meth:`SqliteStore.wait_for_changes`, for
 #: writes by other processes (the CLI's import); writes through the same store wake it at once.
 CHANGE_POLL_INTERVAL = 1.0
-
-
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("relay.store").joinpath("migrations/sqlite")
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _fold(value: str | int | float | None) -> str | int | float | None:
@@ -109,14 +101,9 @@ class SqliteStore(DirectoryMethods):
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         current = db.execute("PRAGMA user_version").fetchone()[0]
-        migrations = _migrations()
-        newest = migrations[-1][0]
-        if current > newest:
-            raise StoreError(
-                f"{self.path}: schema version {current} is newer than this relay knows "
-                f"({newest}); run a newer hatchway"
-            )
-        for version, script in migrations:
+        scripts = migrations("sqlite")
+        check_not_newer(str(self.path), current, scripts[-1][0])
+        for version, script in scripts:
             if version <= current:
                 continue
             # executescript commits on its own, so the version bump rides inside the script.
@@ -162,7 +149,7 @@ class SqliteStore(DirectoryMethods):
     # Tokens ------------------------------------------------------------------------------
 
     async def create_token(self, agent_name: str, ttl: float) -> tuple[TokenRecord, str]:
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = REGISTRATION_TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
         record = TokenRecord(
             id=secrets.token_hex(6), agent_name=agent_name, created_at=now, expires_at=now + ttl
@@ -228,30 +215,19 @@ class SqliteStore(DirectoryMethods):
 
     # Agents ------------------------------------------------------------------------------
 
-    _AGENT_COLUMNS = (
-        "name, public_key, registered_at, revoked_at, software, protocol_version, connectors,"
-        " session, connected_at, last_seen_at, disconnected_at"
-    )
-
-    @staticmethod
-    def _agent(row: tuple[Any, ...]) -> AgentRecord:
-        values = list(row)
-        values[6] = json.loads(values[6])
-        return AgentRecord(*values)
-
     async def get_agent(self, name: str) -> AgentRecord | None:
         def query(db: sqlite3.Connection) -> AgentRecord | None:
             row = db.execute(
-                f"SELECT {self._AGENT_COLUMNS} FROM agents WHERE name = ?", (name,)
+                f"SELECT {AGENT_COLUMNS} FROM agents WHERE name = ?", (name,)
             ).fetchone()
-            return None if row is None else self._agent(row)
+            return None if row is None else agent_from_row(row)
 
         return await self._run(query)
 
     async def list_agents(self) -> list[AgentRecord]:
         def query(db: sqlite3.Connection) -> list[AgentRecord]:
-            rows = db.execute(f"SELECT {self._AGENT_COLUMNS} FROM agents ORDER BY name").fetchall()
-            return [self._agent(row) for row in rows]
+            rows = db.execute(f"SELECT {AGENT_COLUMNS} FROM agents ORDER BY name").fetchall()
+            return [agent_from_row(row) for row in rows]
 
         return await self._run(query)
 

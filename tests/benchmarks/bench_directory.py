@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import random
 import sqlite3
 import statistics
@@ -45,6 +43,7 @@ from relay.directory.import_plan import import_file  # noqa: E402
 from relay.directory.query import AttributePath, Compare, CompareOp, Query  # noqa: E402
 from relay.store.base import EntryKind, EntryWrite  # noqa: E402
 from relay.store.sqlite import SqliteStore  # noqa: E402
+from tests.benchmarks.report import machine, markdown_table  # noqa: E402
 
 TARGET_LOOKUP_P99_MS = 10.0
 TARGET_IMPORT_S = 30.0
@@ -200,16 +199,6 @@ async def figure_2(root: Path, users: int) -> dict[str, Any]:
     }
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}"
-
-
 def table(one: dict[str, Any], two: dict[str, Any]) -> str:
     rows = []
     for name in ("p50", "p99"):
@@ -237,10 +226,7 @@ def table(one: dict[str, Any], two: dict[str, Any]) -> str:
             ("yes" if seconds <= TARGET_IMPORT_S else "NO") if two["users"] >= 100_000 else "-",
         )
     )
-    header = ("figure", "value", "baseline (same run)", "ratio", "target", "met")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table(rows)
 
 
 def main() -> int:

@@ -41,9 +41,14 @@ from pathlib import Path
 
 import aiohttp
 
-from relay.store.base import EntryKind, EntryWrite
-from relay.store.configured import STORE_FILE
-from relay.store.sqlite import SqliteStore
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from relay.store.base import EntryKind, EntryWrite  # noqa: E402
+from relay.store.configured import STORE_FILE  # noqa: E402
+from relay.store.sqlite import SqliteStore  # noqa: E402
+from tests.benchmarks.report import machine, markdown_table  # noqa: E402
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 CLIENTS = 16
@@ -296,24 +301,7 @@ def table(results: dict[str, float]) -> str:
             "yes" if rate >= TARGET_CREATES else "NO",
         )
     )
-    head = ("figure", "value", "baseline", "ratio", "target", "met")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(head), sep, *(line(r) for r in rows)])
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}"
+    return markdown_table(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,19 +3,22 @@ client token and an HTTP session that sends it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 from aiohttp.test_utils import TestServer
 
 from relay.app import build_app
+from relay.directory.query import Query
 from relay.keys import STORE
 from relay.settings import RelaySettings
-from relay.store.base import Store
+from relay.store.base import EntryKind, Store
 from tests.servers.databases import unique_database_name
 
 SCIM_JSON = "application/scim+json"
@@ -23,6 +26,9 @@ USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 @dataclass
@@ -88,3 +94,58 @@ async def scim_any_store(
     finally:
         if database is not None:
             server.drop_database(database)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For tests that run the CLI's main(), which configures structlog and the root logger:
+    undo that for the tests that follow."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**config)
+
+
+# Requests and checks shared by the endpoint's tests ------------------------------------------
+
+
+def user(user_name: str, **extra: Any) -> dict[str, Any]:
+    return {"schemas": [USER_SCHEMA], "userName": user_name, **extra}
+
+
+def group(name: str, *member_ids: str) -> dict[str, Any]:
+    return {
+        "schemas": [GROUP_SCHEMA],
+        "displayName": name,
+        "members": [{"value": m} for m in member_ids],
+    }
+
+
+def patch_op(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+async def create(scim: ScimRelay, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    status, created, _ = await scim.call("POST", path, body)
+    assert status == 201, created
+    return created
+
+
+async def snapshot(scim: ScimRelay) -> list[tuple[str, dict[str, Any], int]]:
+    """Every entry with its resource and version, to show nothing was written."""
+    found = []
+    for kind in EntryKind:
+        entries, _ = await scim.store.query_entries(kind, Query(count=10_000))
+        found += [(e.id, e.resource, e.version) for e in entries]
+    return sorted(found, key=lambda item: item[0])
+
+
+def assert_error(status: int, body: Any, expected: int, scim_type: str | None = None) -> None:
+    assert status == expected, body
+    assert body["schemas"] == [ERROR]
+    assert body["status"] == str(expected)
+    assert body.get("scimType") == scim_type, body
+    assert body["detail"]

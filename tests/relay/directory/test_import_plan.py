@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from relay.directory.import_plan import apply_plan, make_plan
-from relay.directory.importer import ParsedFile, read_file
+from relay.directory.import_rows import ParsedFile
+from relay.directory.importer import read_file
 from relay.directory.query import Query
 from relay.exceptions import ImportRefused
 from relay.store.base import EntryKind, MemberChange

@@ -10,13 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.directory.importer import (
-    Format,
-    load_mapping_file,
-    parse_mapping,
-    parse_target,
-    read_file,
-)
+from relay.directory.import_rows import Format, load_mapping_file, parse_mapping, parse_target
+from relay.directory.importer import read_file
 from relay.directory.schemas import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
 from relay.exceptions import ImportRefused
 from relay.store.base import EntryKind

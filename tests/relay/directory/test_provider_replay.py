@@ -25,22 +25,16 @@ Sources:
 
 from __future__ import annotations
 
-from typing import Any
-
 from relay.store.base import EntryKind
 from tests.relay.directory.conftest import (
     ENTERPRISE,
     GROUP_SCHEMA,
-    PATCH_OP,
     USER_SCHEMA,
     ScimRelay,
+    patch_op,
 )
 
 ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
-
-
-def patch_op(*operations: dict[str, Any]) -> dict[str, Any]:
-    return {"schemas": [PATCH_OP], "Operations": list(operations)}
 
 
 async def test_entra_user_lifecycle(scim_any_store: ScimRelay) -> None:

@@ -4,12 +4,10 @@ that checks them on requests."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from relay.cli import main
 from relay.directory.errors import ScimError
@@ -17,17 +15,7 @@ from relay.directory.tokens import TokenVerifier
 from relay.store.configured import STORE_FILE
 from relay.store.sqlite import SqliteStore
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() configures structlog and the root logger; undo it for the tests that follow."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    config = structlog.get_config()
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**config)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def hatchway(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

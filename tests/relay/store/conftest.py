@@ -1,5 +1,5 @@
-"""Both stores behind one fixture: tests that take ``backend`` run against SQLite (a file)
-and PostgreSQL (a throwaway database on the session's server)."""
+"""Both stores behind one fixture: tests that take ``backend`` (or ``store``) run against
+SQLite (a file) and PostgreSQL (a throwaway database on the session's server)."""
 
 from __future__ import annotations
 
@@ -111,3 +111,42 @@ async def open_store(backend: Backend) -> AsyncIterator[OpenStore]:
     yield open_one
     for store in opened:
         await store.close()
+
+
+#: The time the tests' clock starts at.
+NOW = 1_700_000_000.0
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(open_store: OpenStore, clock: Clock) -> Store:
+    """A store on the backend, on the test's clock."""
+    opened: Store = await open_store(clock=clock)
+    return opened
+
+
+def user(name: str, /, **attributes: Any) -> dict[str, Any]:
+    """A user resource as the store keeps it."""
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        **attributes,
+    }
+
+
+def group(name: str) -> dict[str, Any]:
+    return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name}

@@ -14,20 +14,9 @@ import relay.store
 from relay.exceptions import NotFound, RegistrationError, StoreError
 from relay.store.base import AgentRecord, Store
 from relay.store.sqlite import SqliteStore
-from tests.relay.store.conftest import Backend, OpenStore, SqliteBackend
+from tests.relay.store.conftest import NOW, Backend, Clock, OpenStore, SqliteBackend
 
-NOW = 1_700_000_000.0
 CONNECTORS = [{"name": "hr", "type": "sql"}]
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def newest_migration() -> int:
@@ -57,17 +46,6 @@ def raw_rows(path: Path, sql: str) -> list[tuple]:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "relay.sqlite3"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(open_store: OpenStore, clock: Clock) -> Store:
-    opened: Store = await open_store(clock=clock)
-    return opened
 
 
 async def connect(store: Store, name: str, session: str) -> None:
