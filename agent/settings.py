@@ -20,13 +20,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from agent.connectors import settings_checks
 from shared.exceptions import SettingsError
 from shared.protocol import signing
 from shared.protocol.messages import valid_name
@@ -165,14 +165,8 @@ class AgentSettings:
 
 
 def _ca_file(agent: Table) -> str | None:
-    path = agent.optional_string("ca_file")
-    if path is None:
-        return None
-    try:
-        ssl.create_default_context(cafile=path)
-    except (OSError, ssl.SSLError) as exc:
-        raise agent.error("ca_file", f"cannot load CA certificates from {path}: {exc}") from exc
-    return path
+    path = settings_checks.ca_file(agent)
+    return None if path is None else str(path)
 
 
 def _connectors(root: Table) -> list[ConnectorSettings]:

@@ -11,9 +11,8 @@ import asyncio
 import contextlib
 import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TypeVar
 
 from agent import cli as agent_cli
 from relay import app as relay_app
@@ -22,15 +21,13 @@ from relay.directory import tokens as scim_tokens
 from relay.engine import gallery_cli
 from relay.settings import RelaySettings, parse_listen
 from relay.store.base import AgentRecord, Store, TokenRecord
-from relay.store.configured import store_for_paths
+from relay.store.configured import run_on_store
 from shared import __version__, logs
 from shared.cli import add_folder_options, paths_from, when
 from shared.exceptions import HatchwayError, SettingsError
 from shared.paths import Paths
 from shared.protocol import messages
 from shared.protocol.messages import VersionStatus, valid_name
-
-T = TypeVar("T")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -124,21 +121,6 @@ async def _serve_until_signal(settings: RelaySettings, paths: Paths) -> None:
         await task
 
 
-def _on_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Run ``work`` against the relay's store; these commands work on the file directly,
-    so they can run beside a serving relay."""
-
-    async def go() -> T:
-        store = store_for_paths(paths_from(args))
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
-
-
 def _token_create(args: argparse.Namespace) -> int:
     if not valid_name(args.name):
         raise SettingsError(
@@ -149,7 +131,7 @@ def _token_create(args: argparse.Namespace) -> int:
         existing = await store.get_agent(args.name)
         return existing, *await store.create_token(args.name, args.ttl)
 
-    existing, record, token = _on_store(args, create)
+    existing, record, token = run_on_store(paths_from(args), create)
     if existing is not None and existing.revoked_at is None:
         note = f"note: agent {args.name!r} exists; this token re-registers it with a new key"
         print(note, file=sys.stderr)
@@ -162,7 +144,7 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _token_list(args: argparse.Namespace) -> int:
-    tokens = _on_store(args, lambda store: store.list_tokens())
+    tokens = run_on_store(paths_from(args), lambda store: store.list_tokens())
     print(f"{'ID':<14}{'AGENT':<24}{'EXPIRES (UTC)':<22}USED")
     for t in tokens:
         print(f"{t.id:<14}{t.agent_name:<24}{when(t.expires_at):<22}{when(t.used_at)}")
@@ -170,7 +152,7 @@ def _token_list(args: argparse.Namespace) -> int:
 
 
 def _agents(args: argparse.Namespace) -> int:
-    agents = _on_store(args, lambda store: store.list_agents())
+    agents = run_on_store(paths_from(args), lambda store: store.list_agents())
     print(f"{'NAME':<24}{'STATE':<14}{'SINCE (UTC)':<22}{'SOFTWARE':<24}{'PROTOCOL':<18}CONNECTORS")
     for a in agents:
         since = {
@@ -195,7 +177,7 @@ def _protocol_column(version: int | None) -> str:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    record = _on_store(args, lambda store: store.revoke_agent(args.name))
+    record = run_on_store(paths_from(args), lambda store: store.revoke_agent(args.name))
     print(f"agent {record.name!r} revoked at {when(record.revoked_at)} UTC")
     return 0
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import random
 import sys
@@ -42,6 +41,7 @@ from relay.engine.mapping import AttributeMapping, Links, Mapper, MappingType, O
 from relay.engine.scope import Clause, Operator, Scope, ScopeMode, ScopingFilter  # noqa: E402
 from relay.engine.source import Source, compile_reference  # noqa: E402
 from shared.connector import USER  # noqa: E402
+from tests.benchmarks.report import machine, markdown_table  # noqa: E402
 
 TARGET_USERS_PER_S = 50_000.0
 FULL = 100_000
@@ -204,15 +204,6 @@ def breakdown(resources: Sequence[dict[str, Any]], mapper: Mapper, scope: Scope)
     return "\n".join(lines)
 
 
-def machine() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError as exc:
-        return f"{os.cpu_count()} cores, unknown CPU (/proc/cpuinfo: {exc.strerror})"
-    models = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    return f"{os.cpu_count()} cores, {next(models, 'unknown CPU')}"
-
-
 def table(count: int, engine: tuple[float, float, int], baseline: tuple[float, float, int]) -> str:
     wall, cpu, in_scope = engine
     base_wall, base_cpu, _ = baseline
@@ -235,18 +226,11 @@ def table(count: int, engine: tuple[float, float, int], baseline: tuple[float, f
             "yes" if rate >= TARGET_USERS_PER_S else "NO",
         ),
     ]
-    head = ("figure", "value", "baseline", "ratio", "target", "met")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     notes = (
         f"\n{in_scope:,} of {count:,} users in scope; CPU time of this process (wall"
         f" {wall:.2f} s for the engine, {base_wall:.3f} s for the baseline); best of 3 runs"
     )
-    return "\n".join([line(head), sep, *(line(r) for r in rows)]) + notes
+    return markdown_table(rows) + notes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,25 +49,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import WSMsgType, web
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from websockets.asyncio.client import ClientConnection, connect
-
-from agent.registration import register
-from agent.settings import CONFIG_FILE
-from relay.app import STORE_FILE, start
-from relay.keys import HUB, STORE
-from relay.settings import RelaySettings
-from relay.store.sqlite import SqliteStore
-from shared import logs
-from shared.connector import USER, Action, Attributes, Operation, OperationResult
-from shared.protocol import signing
-from shared.protocol.agent import AgentProtocol, AgentState
-from shared.protocol.events import BatchReceived, ConnectorInfo, HelloReceived
-from shared.protocol.relay import RelayProtocol
-
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import aiohttp  # noqa: E402
+from aiohttp import WSMsgType, web  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
+
+from agent.registration import register  # noqa: E402
+from agent.settings import CONFIG_FILE  # noqa: E402
+from relay.app import STORE_FILE, start  # noqa: E402
+from relay.keys import HUB, STORE  # noqa: E402
+from relay.settings import RelaySettings  # noqa: E402
+from relay.store.sqlite import SqliteStore  # noqa: E402
+from shared import logs  # noqa: E402
+from shared.connector import USER, Action, Attributes, Operation, OperationResult  # noqa: E402
+from shared.protocol import signing  # noqa: E402
+from shared.protocol.agent import AgentProtocol, AgentState  # noqa: E402
+from shared.protocol.events import BatchReceived, ConnectorInfo, HelloReceived  # noqa: E402
+from shared.protocol.relay import RelayProtocol  # noqa: E402
+from tests.benchmarks.report import machine, markdown_table  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 
 BATCH = 500
@@ -812,16 +816,6 @@ def args_limit(args: argparse.Namespace) -> int:
 # Report ----------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}"
-
-
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str, str, str, str]] = []
     if "throughput" in results:
@@ -865,14 +859,7 @@ def table(results: dict[str, Any]) -> str:
                 "yes" if value <= TARGET_KIB else "NO",
             )
         )
-    head = ("figure", "value", "baseline", "ratio", "target", "met")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(head), sep, *(line(r) for r in rows)])
+    return markdown_table(rows)
 
 
 def details(results: dict[str, Any]) -> str:

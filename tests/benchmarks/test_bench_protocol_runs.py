@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.benchmarks.report import quick_rows
 
 SCRIPT = Path(__file__).with_name("bench_protocol.py")
 
 
 @pytest.mark.timeout(300)
 def test_quick_benchmark_prints_every_figure_beside_its_baseline() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    quick_rows(
+        SCRIPT,
+        (
+            "throughput, batches of 500, window 8",
+            "round trip of 1 operation, p50",
+            "round trip of 1 operation, p99",
+            "relay memory per idle agent",
+        ),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    for figure in (
-        "throughput, batches of 500, window 8",
-        "round trip of 1 operation, p50",
-        "round trip of 1 operation, p99",
-        "relay memory per idle agent",
-    ):
-        row = next((line for line in done.stdout.splitlines() if figure in line), None)
-        assert row is not None, done.stdout
-        assert row.count("|") == 7, row  # value, baseline, ratio, target and verdict present

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import structlog
 
 import relay.app
 from relay.cli import main, parse_duration
@@ -21,18 +18,6 @@ from relay.store.sqlite import SqliteStore
 from shared import __version__
 
 AGENTS_HEADER = re.compile(r"NAME\s+STATE\s+SINCE \(UTC\)\s+SOFTWARE\s+PROTOCOL\s+CONNECTORS")
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() configures structlog and the root logger; undo it for the tests that follow."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    config = structlog.get_config()
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**config)
 
 
 @pytest.fixture
