@@ -12,14 +12,14 @@ A contract attribute name is a SCIM attribute path (RFC 7644 section 3.10), one 
   ``urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`` or
   ``urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value``.
 
-Names are matched case-insensitively, as SCIM attribute names are, and checked against
-``/Schemas`` when the service serves it, so a typo is refused before anything is sent.
+The grammar is :mod:`shared.scim_filter`'s. Names are matched case-insensitively, as SCIM
+attribute names are, and checked against ``/Schemas`` when the service serves it, so a typo
+is refused before anything is sent.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -28,19 +28,12 @@ from typing import Any
 from agent.connectors.scim_discovery import ResourceType, SchemaAttribute
 from shared.connector import GROUP, USER, AttributeInfo, AttributeType, ObjectClassInfo, Scalar
 from shared.exceptions import InvalidDataError
+from shared.scim_filter import Compare, CompareOp, ScimFilterError, parse_path
 
 #: The attribute that names an object of each class (ConnId's ``__NAME__``).
 NAMING = {USER: "userName", GROUP: "displayName"}
 #: The group attribute whose values are member anchors; it gets no per-type names.
 MEMBERS = "members"
-
-_NAME = re.compile(
-    r"""^(?:(?P<urn>urn:[^\[\]"]+):)?
-    (?P<attr>[A-Za-z$][\w$-]*)
-    (?:\[\s*type\s+eq\s+"(?P<type>(?:[^"\\]|\\.)*)"\s*\])?
-    (?:\.(?P<sub>[A-Za-z$][\w$-]*))?$""",
-    re.VERBOSE,
-)
 
 _TYPES = {
     "string": AttributeType.STRING,
@@ -177,14 +170,20 @@ class Catalogue:
         return path
 
     def _resolve(self, name: str) -> AttributePath:
-        found = _NAME.match(name)
-        if found is None:
-            raise self._refuse(name, "is not a SCIM attribute path")
-        urn, attr, type_text, sub = found.group("urn", "attr", "type", "sub")
         try:
-            type_value = None if type_text is None else json.loads(f'"{type_text}"')
-        except ValueError:
-            raise self._refuse(name, "has a type value that is not a JSON string") from None
+            parsed = parse_path(name, noun="attribute name")
+        except ScimFilterError as exc:
+            raise self._refuse(name, f"is not a SCIM attribute path: {exc}") from exc
+        match parsed.value_filter:
+            case None:
+                type_value = None
+            case Compare(path, CompareOp.EQ, str(type_value)) if (
+                path.attribute.casefold() == "type"
+            ):
+                pass
+            case _:
+                raise self._refuse(name, 'may only pick an element by [type eq "..."]')
+        urn, attr, sub = parsed.schema, parsed.attribute, parsed.sub_attribute
         schema = self._schema(name, urn)
         if not self.checked:
             return _unchecked(name, schema, attr, type_value, sub)

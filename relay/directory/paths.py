@@ -13,9 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay.directory.errors import ScimError, invalid_path
-from relay.directory.filter_parser import parse_value_filter, resolve_path
-from relay.directory.query import And, Compare, CompareOp, Filter, Not, Or, Present, ValuePath
+from relay.directory.filter_parser import MAX_COMPARISONS, MAX_DEPTH, normalise, resolve
+from relay.directory.query import (
+    And,
+    AttributePath,
+    Compare,
+    CompareOp,
+    Filter,
+    Not,
+    Or,
+    Present,
+    ValuePath,
+)
 from relay.directory.schemas import Attribute, ResourceType, Type
+from shared import scim_filter
+from shared.scim_filter import ScimFilterError
 
 MAX_PATH_LENGTH = 1024
 
@@ -39,34 +51,28 @@ def parse_path(text: str, resource_type: ResourceType) -> PatchPath:
     extension = resource_type.extension(text) if ":" in text else None
     if extension is not None:
         return PatchPath(extension.id, None)
-    opening = text.find("[")
-    if opening < 0:
+    try:
+        parsed = scim_filter.parse_path(text, max_depth=MAX_DEPTH, max_comparisons=MAX_COMPARISONS)
+        path, attribute, _ = resolve(
+            AttributePath(parsed.attribute, None, parsed.schema), resource_type
+        )
+    except (ScimFilterError, ValueError) as exc:
+        raise invalid_path(f"{text!r}: {exc}") from exc
+    value_filter: Filter | None = None
+    if parsed.value_filter is not None:
+        if attribute.type != Type.COMPLEX or not attribute.multi_valued:
+            raise invalid_path(f"{text!r}: a value filter needs a multi-valued complex attribute")
         try:
-            path, attribute, sub = resolve_path(text, resource_type)
-        except ValueError as exc:
-            raise invalid_path(str(exc)) from exc
-        return PatchPath(path.schema, attribute, None, sub)
-    closing = text.rfind("]")
-    if closing < opening:
-        raise invalid_path(f"{text!r}: '[' without ']'")
-    suffix = text[closing + 1 :]
-    if suffix and (not suffix.startswith(".") or len(suffix) < 2):
-        raise invalid_path(f"{text!r}: only '.subAttribute' may follow ']'")
-    try:
-        path, attribute, sub = resolve_path(text[:opening], resource_type)
-    except ValueError as exc:
-        raise invalid_path(str(exc)) from exc
-    if sub is not None or attribute.type != Type.COMPLEX or not attribute.multi_valued:
-        raise invalid_path(f"{text!r}: a value filter needs a multi-valued complex attribute")
-    try:
-        value_filter = parse_value_filter(text[opening + 1 : closing], resource_type, attribute)
-    except ScimError as exc:
-        raise invalid_path(f"{text!r}: {exc.detail}") from exc
+            value_filter = normalise(parsed.value_filter, resource_type, attribute)
+        except ScimError as exc:
+            raise invalid_path(f"{text!r}: {exc.detail}") from exc
     sub_attribute = None
-    if suffix:
-        sub_attribute = attribute.sub(suffix[1:])
+    if parsed.sub_attribute is not None:
+        sub_attribute = attribute.sub(parsed.sub_attribute)
         if sub_attribute is None:
-            raise invalid_path(f"{text!r}: {attribute.name!r} has no sub-attribute {suffix[1:]!r}")
+            raise invalid_path(
+                f"{text!r}: {attribute.name!r} has no sub-attribute {parsed.sub_attribute!r}"
+            )
     return PatchPath(path.schema, attribute, value_filter, sub_attribute)
 
 

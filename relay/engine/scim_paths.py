@@ -1,7 +1,8 @@
 """SCIM attribute paths (RFC 7644 section 3.10) compiled into functions of a source object.
 
 ``[urn:]attribute[.sub]`` and ``[urn:]attribute[filter][.sub]``, where the filter takes
-``eq ne co sw ew gt ge lt le pr``, ``and``, ``or``, ``not (...)`` and parentheses. Attribute
+``eq ne co sw ew gt ge lt le pr``, ``and``, ``or``, ``not (...)`` and parentheses, parsed by
+:mod:`shared.scim_filter`; this module gives the tree the engine's meaning. Attribute
 names and string comparisons are case-insensitive, as SCIM's are. A filtered path that
 matches one value gives that value and several give a list; an unfiltered path into a
 multi-valued attribute gives a list.
@@ -13,6 +14,16 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from relay.engine.exceptions import ExpressionSyntaxError
+from shared.scim_filter import (
+    And,
+    Compare,
+    Filter,
+    Not,
+    Or,
+    Present,
+    ScimFilterError,
+    parse_path,
+)
 
 if TYPE_CHECKING:
     from relay.engine.source import Resolver, Source, Value
@@ -50,9 +61,7 @@ def present(value: Any) -> Value:
 Predicate: TypeAlias = Callable[[Mapping[str, Any]], bool]
 
 MAX_FILTER_DEPTH = 20
-"""The deepest nesting of parentheses in a value-path filter."""
-
-_OPERATORS = ("eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le")
+"""The deepest nesting of brackets, parentheses and ``not (...)`` in a path."""
 
 
 def _compare(operator: str, actual: Any, expected: Any) -> bool:
@@ -82,163 +91,32 @@ def _compare(operator: str, actual: Any, expected: Any) -> bool:
         return False
 
 
-class _PathParser:
-    """Parses ``[urn:]attr[.sub]`` and ``[urn:]attr[filter][.sub]`` (RFC 7644 3.10)."""
+def _predicate(node: Filter) -> Predicate:
+    """A value filter as a function of one value; names and strings ignore case."""
+    if isinstance(node, And):
+        left, right = _predicate(node.left), _predicate(node.right)
+        return lambda e: left(e) and right(e)
+    if isinstance(node, Or):
+        left, right = _predicate(node.left), _predicate(node.right)
+        return lambda e: left(e) or right(e)
+    if isinstance(node, Not):
+        inner = _predicate(node.inner)
+        return lambda e: not inner(e)
+    name = node.path.attribute
+    if isinstance(node, Present):
+        return lambda e: present(field(e, name)) is not None
+    if not isinstance(node, Compare):
+        raise AssertionError(f"value paths do not nest: {node!r}")
+    operator, expected = node.op.value, node.value
+    if operator == "eq" and isinstance(expected, str):
+        folded = expected.casefold()
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.depth = 0
+        def equals(element: Mapping[str, Any]) -> bool:
+            actual = field(element, name)
+            return actual.__class__ is str and actual.casefold() == folded
 
-    # -- helpers
-    def _error(self, expected: str) -> ExpressionSyntaxError:
-        if self.pos >= len(self.text):
-            return ExpressionSyntaxError(self.pos, expected, "the end of the reference")
-        return ExpressionSyntaxError(self.pos, expected, repr(self.text[self.pos]))
-
-    def _skip_spaces(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos] == " ":
-            self.pos += 1
-
-    def _name(self) -> str:
-        start = self.pos
-        text = self.text
-        while self.pos < len(text) and (text[self.pos].isalnum() or text[self.pos] in "_-$"):
-            self.pos += 1
-        if self.pos == start:
-            raise self._error("an attribute name")
-        return text[start : self.pos]
-
-    # -- grammar
-    def resolver(self) -> Resolver:
-        text = self.text
-        urn: str | None = None
-        head = text.split("[", 1)[0]
-        if head[:4].lower() == "urn:":
-            urn, _, _ = head.rpartition(":")
-            if not urn or urn.endswith(":"):
-                raise ExpressionSyntaxError(
-                    len(head), "an attribute name after the schema URN", "the end of the reference"
-                )
-            self.pos = len(urn) + 1
-        self._skip_spaces()
-        attribute = self._name()
-        predicate: Predicate | None = None
-        if self.pos < len(text) and text[self.pos] == "[":
-            self.pos += 1
-            predicate = self._filter()
-            self._skip_spaces()
-            if self.pos >= len(text) or text[self.pos] != "]":
-                raise self._error("']' closing the filter")
-            self.pos += 1
-        sub: str | None = None
-        if self.pos < len(text) and text[self.pos] == ".":
-            self.pos += 1
-            sub = self._name()
-        self._skip_spaces()
-        if self.pos != len(text):
-            raise self._error("'.', '[' or the end of the reference")
-        return _path_resolver(urn, attribute, predicate, sub)
-
-    def _filter(self) -> Predicate:
-        left = self._conjunction()
-        while self._keyword("or"):
-            right = self._conjunction()
-            left = (lambda a, b: lambda e: a(e) or b(e))(left, right)
-        return left
-
-    def _conjunction(self) -> Predicate:
-        left = self._factor()
-        while self._keyword("and"):
-            right = self._factor()
-            left = (lambda a, b: lambda e: a(e) and b(e))(left, right)
-        return left
-
-    def _keyword(self, word: str) -> bool:
-        self._skip_spaces()
-        end = self.pos + len(word)
-        if self.text[self.pos : end].lower() == word and (
-            end < len(self.text) and self.text[end] in " ("
-        ):
-            self.pos = end
-            return True
-        return False
-
-    def _factor(self) -> Predicate:
-        self._skip_spaces()
-        if self._keyword("not"):
-            self._skip_spaces()
-            if self.pos >= len(self.text) or self.text[self.pos] != "(":
-                raise self._error("'(' after not")
-            inner = self._group()
-            return lambda e: not inner(e)
-        if self.pos < len(self.text) and self.text[self.pos] == "(":
-            return self._group()
-        name = self._name()
-        self._skip_spaces()
-        start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos].isalpha():
-            self.pos += 1
-        operator = self.text[start : self.pos].lower()
-        if operator == "pr":
-            return lambda e: present(field(e, name)) is not None
-        if operator not in _OPERATORS:
-            self.pos = start
-            raise self._error("a filter operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)")
-        expected = self._literal()
-        if operator == "eq" and isinstance(expected, str):
-            folded = expected.casefold()
-
-            def equals(element: Mapping[str, Any]) -> bool:
-                actual = field(element, name)
-                return actual.__class__ is str and actual.casefold() == folded
-
-            return equals
-        return lambda e: _compare(operator, field(e, name), expected)
-
-    def _group(self) -> Predicate:
-        self.depth += 1
-        if self.depth > MAX_FILTER_DEPTH:
-            raise self._error(f"at most {MAX_FILTER_DEPTH} nested parentheses in a filter")
-        self.pos += 1
-        inner = self._filter()
-        self.depth -= 1
-        self._skip_spaces()
-        if self.pos >= len(self.text) or self.text[self.pos] != ")":
-            raise self._error("')'")
-        self.pos += 1
-        return inner
-
-    def _literal(self) -> Any:
-        self._skip_spaces()
-        text = self.text
-        if self.pos < len(text) and text[self.pos] == '"':
-            chars: list[str] = []
-            self.pos += 1
-            while self.pos < len(text) and text[self.pos] != '"':
-                if text[self.pos] == "\\" and self.pos + 1 < len(text):
-                    self.pos += 1
-                chars.append(text[self.pos])
-                self.pos += 1
-            if self.pos >= len(text):
-                raise self._error("'\"' closing the string")
-            self.pos += 1
-            return "".join(chars)
-        start = self.pos
-        while self.pos < len(text) and (text[self.pos].isalnum() or text[self.pos] in ".-+"):
-            self.pos += 1
-        word = text[start : self.pos]
-        keywords: dict[str, Any] = {"true": True, "false": False, "null": None}
-        if word.lower() in keywords:
-            return keywords[word.lower()]
-        try:
-            return int(word)
-        except ValueError:
-            try:
-                return float(word)
-            except ValueError:
-                self.pos = start
-                raise self._error("a string, number, true, false or null") from None
+        return equals
+    return lambda e: _compare(operator, field(e, name), expected)
 
 
 def _path_resolver(
@@ -316,4 +194,9 @@ def _nested_resolver(
 
 def compile_path(text: str) -> Resolver:
     """A SCIM path's text as a function of a source; raises ExpressionSyntaxError."""
-    return _PathParser(text).resolver()
+    try:
+        path = parse_path(text, max_depth=MAX_FILTER_DEPTH, noun="reference")
+    except ScimFilterError as exc:
+        raise ExpressionSyntaxError(exc.position, exc.expected, exc.found) from exc
+    predicate = None if path.value_filter is None else _predicate(path.value_filter)
+    return _path_resolver(path.schema, path.attribute, predicate, path.sub_attribute)
