@@ -78,8 +78,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         show.add_argument("entry", metavar="ID")
         show.set_defaults(handler=_show, kind=kind)
 
-    for name, handler in (("assign", _assign), ("unassign", _unassign)):
-        parser = with_dirs(commands.add_parser(name, help=f"{name} a user or group to a job"))
+    for name, handler, summary in (
+        ("assign", _assign, "assign a user or group to a job"),
+        ("unassign", _unassign, "take a user or group off a job"),
+    ):
+        parser = with_dirs(commands.add_parser(name, help=summary))
         parser.add_argument("job")
         who = parser.add_mutually_exclusive_group(required=True)
         who.add_argument("--user", help="id or userName")
