@@ -12,6 +12,7 @@ goes, so JSON nesting needs no limit of its own here (Bulk, which walks its data
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -46,7 +47,8 @@ log = structlog.get_logger("relay.scim")
 PREFIX = "/scim/v2"
 CONTENT_TYPE = "application/scim+json"
 
-_OPEN_PATHS = ("/ServiceProviderConfig", "/Schemas", "/ResourceTypes")
+#: Discovery paths, served without a token.
+_OPEN_PATHS = tuple(PREFIX + p for p in ("/ServiceProviderConfig", "/Schemas", "/ResourceTypes"))
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -95,7 +97,7 @@ def _bind(
 @web.middleware
 async def _scim_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        if not request.path.startswith(tuple(PREFIX + p for p in _OPEN_PATHS)):
+        if not request.path.startswith(_OPEN_PATHS):
             client = await request.config_dict[SCIM_TOKENS].client(
                 request.headers.get("Authorization")
             )
@@ -144,13 +146,22 @@ async def read_body(request: web.Request) -> Any:
     """The request's JSON; 413 past the size limit, invalidSyntax if it is not JSON."""
     limit = request.config_dict[SETTINGS].scim.max_payload_bytes
     too_large = payload_too_large(f"the request body is larger than {limit} bytes (maxPayloadSize)")
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > limit:
         raise too_large
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(65_536):
-        data.extend(chunk)
-        if len(data) > limit:
-            raise too_large
+    data: bytes | bytearray
+    if length is not None:
+        # The framing stops the body at Content-Length, so one read of it is bounded.
+        try:
+            data = await request.content.readexactly(length)
+        except asyncio.IncompleteReadError as exc:
+            raise invalid_syntax("the request body ended before its Content-Length") from exc
+    else:
+        data = bytearray()
+        async for chunk in request.content.iter_chunked(65_536):
+            data.extend(chunk)
+            if len(data) > limit:
+                raise too_large
     if not data:
         raise invalid_syntax("the request has no body")
     try:

@@ -155,8 +155,8 @@ class DirectorySteps:
         key, external_id = check_resource(kind, resource)
         if members and kind is not EntryKind.GROUP:
             raise InvalidEntry("only groups have members")
-        if kind is EntryKind.USER:
-            yield from self._check_name_free(key, None)
+        # A taken userName fails the insert on the unique index, which each store turns
+        # into Conflict: no look-up first.
         entry_id = str(uuid.uuid4())
         yield self.sql(
             "INSERT INTO directory_entries (id, kind, name_key, external_id, resource, version,"
@@ -280,12 +280,9 @@ class DirectorySteps:
         return entry
 
     def query(self, kind: EntryKind, query: Query) -> Steps:
+        """A page and the total; the total is counted only when the page cannot tell it (a
+        full page, or an empty one past the start), so a lookup by name is one statement."""
         condition, where_params, order, order_params = translate(self.dialect, kind, query)
-        rows = yield self.sql(
-            f"SELECT count(*) FROM directory_entries e WHERE e.kind = ? AND {condition}",
-            [kind.value, *where_params],
-        )
-        total = int(rows[0][0])
         paging = ""
         page_params: list[Any] = []
         if query.count is not None:
@@ -301,6 +298,16 @@ class DirectorySteps:
             f" ORDER BY {order}{paging}",
             [kind.value, *where_params, *order_params, *page_params],
         )
+        skipped = query.start_index - 1
+        full = query.count is not None and len(rows) >= query.count
+        if full or (not rows and skipped > 0):
+            counted = yield self.sql(
+                f"SELECT count(*) FROM directory_entries e WHERE e.kind = ? AND {condition}",
+                [kind.value, *where_params],
+            )
+            total = int(counted[0][0])
+        else:
+            total = skipped + len(rows)
         return [entry_from_row(row) for row in rows], total
 
     def members(self, group_id: str, expand: bool) -> Steps:

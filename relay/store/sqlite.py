@@ -1,7 +1,8 @@
 """The SQLite store: the default, one file in the relay's data folder.
 
-sqlite3 blocks, so every call runs in a worker thread on one connection guarded by a
-lock; WAL mode lets the CLI (``hatchway relay token create``, ``hatchway directory import``)
+sqlite3 blocks, so every call runs in the store's own thread
+(:class:`~relay.store.worker_thread.WorkerThread`) on one connection guarded by a lock; WAL
+mode lets the CLI (``hatchway relay token create``, ``hatchway directory import``)
 write while a relay runs. Directory writes take the database's write lock at their start
 (``BEGIN IMMEDIATE``), so change-log sequence numbers commit in order.
 """
@@ -9,6 +10,7 @@ write while a relay runs. Directory writes take the database's write lock at the
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 import sqlite3
@@ -31,6 +33,7 @@ from relay.store.directory_dialects import SqliteDialect
 from relay.store.directory_steps import Steps
 from relay.store.directory_store import DirectoryMethods
 from relay.store.schema import AGENT_COLUMNS, agent_from_row, check_not_newer, migrations
+from relay.store.worker_thread import WorkerThread
 
 T = TypeVar("T")
 
@@ -55,10 +58,13 @@ class SqliteStore(DirectoryMethods):
         self.clock = clock
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._thread: WorkerThread | None = None
         self._init_directory(SqliteDialect(), change_poll_interval)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._locked, fn)
+        if self._thread is None:
+            raise StoreError(f"{self.path}: the store is closed")
+        return await self._thread.run(functools.partial(self._locked, fn))
 
     def _locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         # The lock also guards closing: sqlite3 crashes the process if a connection is
@@ -73,6 +79,8 @@ class SqliteStore(DirectoryMethods):
 
     async def open(self) -> None:
         await asyncio.to_thread(self._open)
+        if self._thread is None:
+            self._thread = WorkerThread(f"sqlite-store {self.path.name}")
 
     def _open(self) -> None:
         try:
@@ -110,7 +118,15 @@ class SqliteStore(DirectoryMethods):
             db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._close)
+        thread, self._thread = self._thread, None
+        if thread is None:
+            await asyncio.to_thread(self._close)
+            return
+        # Calls already queued run first; calls made from now on find the store closed.
+        try:
+            await thread.run(self._close)
+        finally:
+            thread.stop()
 
     async def _steps(self, steps: Steps, *, write: bool) -> Any:
         return await self._run(lambda db: self._drive(db, steps, write))
