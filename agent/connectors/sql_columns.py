@@ -34,8 +34,9 @@ class Column:
 
     @property
     def text_limit(self) -> int:
-        """Text up to this long that is ASCII and free of NUL needs no conversion or check
-        (the batch path's shortcut); 0 where every value must go through :func:`param`."""
+        """Valid text up to this long is stored as it is (the shortcut of
+        :meth:`ObjectTable.row` and :func:`column_params`); 0 where every value must go
+        through :func:`param`."""
         if self.type is not AttributeType.STRING:
             return 0
         return self.max_length if self.max_length is not None else 2**62
@@ -56,6 +57,51 @@ def param(column: Column, value: Any) -> Any:
             attribute=column.attribute,
         )
     return value
+
+
+#: Values :func:`param` passes on unchanged whatever the column.
+_AS_IS: frozenset[type] = frozenset({bool, float, type(None)})
+
+
+def column_params(column: Column, values: list[Any]) -> tuple[list[Any], list[int]]:
+    """:func:`param` of one column's values in a batch, and the positions it refused.
+
+    A batch's columns are mostly plain text or flags, checked here for the whole column at
+    once (one joined string for NUL and Unicode, one pass for lengths); a column with any
+    other value goes value by value. A refused value is left as it came.
+    """
+    limit = column.text_limit
+    if limit:
+        try:
+            joined = "".join(values)
+        except TypeError:
+            pass
+        else:
+            if (
+                "\x00" not in joined
+                and max(map(len, values), default=0) <= limit
+                and (joined.isascii() or _encodable(joined))
+            ):
+                return values, []
+    if set(map(type, values)) <= _AS_IS:
+        return values, []
+    converted: list[Any] = []
+    refused: list[int] = []
+    for position, value in enumerate(values):
+        try:
+            converted.append(param(column, value))
+        except InvalidDataError:
+            converted.append(value)
+            refused.append(position)
+    return converted, refused
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_text(column: Column, value: str) -> None:

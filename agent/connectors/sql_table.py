@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import pyodbc
@@ -85,7 +86,7 @@ class ObjectTable:
     key: Column
     naming: Column
     by_attribute: Mapping[str, Column]
-    #: Each column's :attr:`Column.text_limit`, looked up once per value in batches.
+    #: Each column's :attr:`Column.text_limit`, looked up once per value by :meth:`row`.
     text_limits: Mapping[Column, int]
 
     def column(self, attribute: str) -> Column:
@@ -151,10 +152,19 @@ class ObjectTable:
         return anchor_of(found[0])
 
     def insert_many(
-        self, columns: list[Column], rows: list[dict[Column, Any]], cursor: pyodbc.Cursor
+        self,
+        columns: list[str],
+        rows: Sequence[tuple[Any, ...]],
+        sending: Callable[[], object],
+        cursor: pyodbc.Cursor,
     ) -> None:
-        sql = self.dialect.insert(self.sql, [c.sql for c in columns], self.key.sql, rows=len(rows))
-        cursor.execute(sql, *[row[c] for row in rows for c in columns])
+        """One multi-row INSERT; ``rows`` hold checked values in the order of ``columns``
+        (quoted names). ``sending`` is called just before the statement goes: the caller
+        may work meanwhile, as the driver lets go of the interpreter lock while the
+        database works."""
+        sql = self.dialect.insert(self.sql, columns, self.key.sql, rows=len(rows))
+        sending()
+        cursor.execute(sql, *chain.from_iterable(rows))
 
     def update(
         self, key: Any, anchor: str, changes: Mapping[Column, Change], cursor: pyodbc.Cursor

@@ -9,14 +9,16 @@ millions of rows), and a membership change is one INSERT or DELETE of the member
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from itertools import repeat
 from typing import Any
 
 import pyodbc
 
-from agent.connectors.sql_columns import Column, anchor_of, param
+from agent.connectors.sql_columns import Column, anchor_of, column_params, param
 from agent.connectors.sql_filters import where_clause
 from agent.connectors.sql_members import MembershipTable
 from agent.connectors.sql_mode import RunOne, SqlMode
@@ -56,8 +58,16 @@ from shared.exceptions import AuthenticationError, ConnectorError, InvalidDataEr
 #: Rows per multi-row INSERT: the batch size measured fastest on PostgreSQL (DESIGN.md).
 BATCH_ROWS = 500
 
-#: A create in a batch with its checked row.
-_BulkRow = tuple[Operation, dict[Column, Any]]
+
+@dataclass(frozen=True, slots=True)
+class _Bulk:
+    """Creates going in multi-row INSERTs, with their checked values in column order."""
+
+    operations: list[Operation]
+    columns: list[Column]
+    rows: list[tuple[Any, ...]]
+    #: Each row's anchor: its key's value.
+    anchors: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,27 +259,25 @@ class TableMode(SqlMode):
         return found
 
     async def _create_many(
-        self, table: ObjectTable, group: list[_BulkRow], run_one: RunOne
+        self, table: ObjectTable, bulk: _Bulk, run_one: RunOne
     ) -> list[OperationResult]:
-        columns = list(group[0][1])
+        columns = [c.sql for c in bulk.columns]
         size = max(1, min(BATCH_ROWS, table.dialect.max_parameters // len(columns)))
         results: list[OperationResult] = []
-        for start in range(0, len(group), size):
-            chunk = group[start : start + size]
+        for start in range(0, len(bulk.rows), size):
+            operations = bulk.operations[start : start + size]
+            written = _Written(operations, bulk.anchors[start : start + size])
+            rows = bulk.rows[start : start + size]
             try:
-                await self._pool.run(partial(table.insert_many, columns, [r for _, r in chunk]))
+                await self._pool.run(partial(table.insert_many, columns, rows, written.soon()))
             except ConnectorError as exc:
                 if exc.error_class.retryable or isinstance(exc, AuthenticationError):
-                    results.extend(
-                        failed((op for op, _ in chunk), OperationError.from_exception(exc))
-                    )
+                    results.extend(failed(operations, OperationError.from_exception(exc)))
                 else:
                     # Row by row, so one conflicting row fails alone.
-                    results.extend([await run_one(op) for op, _ in chunk])
+                    results.extend([await run_one(op) for op in operations])
             else:
-                results.extend(
-                    OperationResult(op.key, anchor=anchor_of(r[table.key])) for op, r in chunk
-                )
+                results.extend(written.results)
         return results
 
     def _table(self, tables: Tables, object_class: str) -> ObjectTable:
@@ -295,36 +303,95 @@ class TableMode(SqlMode):
         return self._tables
 
 
+class _Written:
+    """The results of a multi-row INSERT's creates, made in the event loop while the
+    database writes the rows (the driver lets go of the interpreter lock meanwhile): at
+    thousands of rows, making them is a good part of the batch's own cost. They count
+    only once the rows are committed."""
+
+    def __init__(self, operations: list[Operation], anchors: list[str]) -> None:
+        self._operations = operations
+        self._anchors = anchors
+        self.results: list[OperationResult] = []
+
+    def soon(self) -> Callable[[], object]:
+        """What the worker thread calls as it sends the rows: it has the event loop make
+        the results, before it learns that the unit of work ended (the loop runs the
+        worker's callbacks in the order they came)."""
+        return partial(asyncio.get_running_loop().call_soon_threadsafe, self._make)
+
+    def _make(self) -> None:
+        # By position: keywords double the cost of a result.
+        self.results = list(
+            map(
+                OperationResult,
+                [op.key for op in self._operations],
+                repeat(None),
+                self._anchors,
+            )
+        )
+
+
 def _bulk_groups(
     table: ObjectTable, operations: Sequence[Operation]
-) -> Iterator[Operation | list[_BulkRow]]:
+) -> Iterator[Operation | _Bulk]:
     """Runs of creates that can share multi-row INSERTs; every other operation alone."""
-    run: list[_BulkRow] = []
+    run: list[Operation] = []
+    attributes: list[Attributes] = []
+    names: KeysView[str] | None = None
+    create = Action.CREATE
     for op in operations:
-        row = _bulk_row(table, op)
-        if run and (row is None or row.keys() != run[0][1].keys()):
-            yield from _flush(run)
-            run = []
-        if row is None:
+        found = op.attributes
+        if op.action is not create or op.object_class != USER or not found:
+            yield from _checked(table, run, attributes)
+            run, attributes, names = [], [], None
             yield op
+        elif found.keys() == names:
+            run.append(op)
+            attributes.append(found)
         else:
-            run.append((op, row))
-    yield from _flush(run)
+            yield from _checked(table, run, attributes)
+            run, attributes, names = [op], [found], found.keys()
+    yield from _checked(table, run, attributes)
 
 
-def _flush(run: list[_BulkRow]) -> Iterator[Operation | list[_BulkRow]]:
-    if len(run) == 1:
-        yield run[0][0]
-    elif run:
-        yield run
-
-
-def _bulk_row(table: ObjectTable, op: Operation) -> dict[Column, Any] | None:
-    """The row of a create whose anchor is known before it runs, if it is valid."""
-    if op.action is not Action.CREATE or op.object_class != USER or op.attributes is None:
-        return None
+def _checked(
+    table: ObjectTable, run: list[Operation], attributes: list[Attributes]
+) -> Iterator[Operation | _Bulk]:
+    """A run of creates naming the same attributes, checked column by column; a create
+    with a refused value, or without a key for the database to fill in, runs alone (where
+    it fails with its own error or gets its generated key), splitting the run."""
+    if len(run) < 2:
+        yield from run
+        return
+    names = list(attributes[0])
     try:
-        row = table.row(op.attributes)
-    except ConnectorError:
-        return None
-    return row if table.key in row else None
+        columns = [table.column(name) for name in names]
+    except InvalidDataError:
+        yield from run
+        return
+    if table.key not in columns:
+        yield from run
+        return
+    alone: set[int] = set()
+    checked: list[list[Any]] = []
+    for name, column in zip(names, columns, strict=True):
+        values, refused = column_params(column, [found[name] for found in attributes])
+        alone.update(refused)
+        checked.append(values)
+    keys = checked[columns.index(table.key)]
+    if set(map(type, keys)) == {str}:
+        anchors: list[str] = keys
+    else:
+        alone.update(i for i, value in enumerate(keys) if value is None)
+        anchors = [anchor_of(value) for value in keys]
+    rows = list(zip(*checked, strict=True))
+    start = 0
+    for end in [*sorted(alone), len(run)]:
+        if end - start == 1:
+            yield run[start]
+        elif end > start:
+            yield _Bulk(run[start:end], columns, rows[start:end], anchors[start:end])
+        if end < len(run):
+            yield run[end]
+        start = end + 1

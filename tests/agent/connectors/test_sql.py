@@ -763,6 +763,53 @@ async def test_apply_isolates_the_one_conflicting_create(
     assert database.count() == 1 + 5 + 1 + 3
 
 
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ("display_name", "nul\x00here"),
+        ("display_name", "lone \ud800"),
+        ("display_name", ["a list"]),
+        ("display_name", 2**70),
+        ("active", 2**70),
+        ("shoe_size", 1),
+    ],
+)
+async def test_a_bad_value_in_a_batch_fails_its_create_alone(
+    users: SqlConnector, database: Database, attribute: str, value: Any
+) -> None:
+    ops = [create_op(i, display_name=f"User {i}") for i in range(6)]
+    ops[3] = create_op(3, **{"display_name": "Three", attribute: value})
+    results = await users.apply(ops)
+    assert [r.key for r in results] == [op.key for op in ops]
+    errors = {r.key: (r.error.error_class, r.error.attribute) for r in results if r.error}
+    assert errors == {"op3": (ErrorClass.INVALID_DATA, attribute)}
+    assert database.count() == 5
+
+
+async def test_a_too_long_key_in_a_batch_fails_its_create_alone(
+    users: SqlConnector, database: Database
+) -> None:
+    ops = [create_op(i) for i in range(6)]
+    ops[3] = create_op(3, id="x" * 101)  # the column is VARCHAR(100)
+    results = await users.apply(ops)
+    errors = {r.key: (r.error.error_class, r.error.attribute) for r in results if r.error}
+    if database.dialect == "sqlite":
+        # SQLite stores any length whatever the declared one.
+        assert (errors, database.count()) == ({}, 6)
+    else:
+        assert (errors, database.count()) == ({"op3": (ErrorClass.INVALID_DATA, "id")}, 5)
+
+
+async def test_a_batch_stores_any_text_and_nulls_exactly(
+    users: SqlConnector, database: Database
+) -> None:
+    names = ["Zo\u00eb \U0001f600 \u200f", None, "caf\u0065\u0301", "'; DROP TABLE users; --"]
+    results = await users.apply([create_op(i, display_name=n) for i, n in enumerate(names)])
+    assert all(r.ok for r in results)
+    found = [(await users.get(USER, f"u{i:05}")).attributes["display_name"] for i in range(4)]
+    assert found == names
+
+
 async def test_concurrent_operations_share_the_pool(database: Database) -> None:
     database.execute(USERS)
     connector = connector_for(database, pool_size=3)
