@@ -12,7 +12,8 @@ connection (:mod:`agent.connectors.ldap_pool`); paged searches keep a connection
 (:mod:`agent.connectors.ldap_paging`). The other modules are named for what they hold:
 ``ldap_settings``, ``ldap_names`` (DNs and escaping), ``ldap_filters`` (search filters),
 ``ldap_schema`` (the directory's schema and value conversion), ``ldap_changes`` (deltas as
-modify requests), ``ldap_requests`` (what the workers send) and ``ldap_errors`` (error
+modify requests), ``ldap_adds`` (add requests, written as BER and sent several at a time),
+``ldap_requests`` (the other requests the workers send) and ``ldap_errors`` (error
 classes).
 """
 
@@ -28,6 +29,7 @@ from typing import Any, Self
 import ldap3
 from ldap3.core.exceptions import LDAPException, LDAPNoSuchObjectResult, LDAPOperationResult
 
+from agent.connectors.ldap_adds import Add, add_entries
 from agent.connectors.ldap_changes import Membership, Placeholders, plan
 from agent.connectors.ldap_errors import classify
 from agent.connectors.ldap_filters import compile_filter
@@ -35,7 +37,6 @@ from agent.connectors.ldap_paging import PagedSearches
 from agent.connectors.ldap_pool import ConnectionPool, unbind_quietly
 from agent.connectors.ldap_requests import (
     Kind,
-    add_entry,
     deprovision,
     encode,
     modify_entry,
@@ -61,6 +62,7 @@ from shared.connector import (
     Delta,
     Filter,
     Operation,
+    OperationError,
     OperationResult,
     Page,
     Schema,
@@ -68,7 +70,7 @@ from shared.connector import (
     failed,
     run_operation,
 )
-from shared.exceptions import ErrorClass, InvalidDataError, NotFoundError
+from shared.exceptions import ConnectorError, ErrorClass, InvalidDataError, NotFoundError
 from shared.settings import Table
 
 #: Attributes never returned: the connector sets the first, and passwords are write-only.
@@ -135,13 +137,12 @@ class LdapConnector(Connector):
     async def create(self, object_class: str, attributes: Attributes) -> str:
         kind = self._kind(object_class)
         found = await self._directory_schema()
-        dn, entry = new_entry(kind, attributes, found)
-        naming = kind.template.naming_attribute
-        await self._pool.run(partial(add_entry, naming, dn, kind.object_classes, entry))
-        placeholders = self._placeholders_of(kind)
-        if placeholders is not None:
-            placeholders.created(dn, entry.get(placeholders.attribute, []))
-        return dn
+        add = new_entry(kind, attributes, found)
+        await self._pool.run(partial(add_entries, [add]))
+        if add.error is not None:
+            raise add.error
+        self._created(kind, add)
+        return add.dn
 
     async def update(self, object_class: str, anchor: str, deltas: Sequence[Delta]) -> str:
         kind = self._kind(object_class, anchor)
@@ -186,8 +187,9 @@ class LdapConnector(Connector):
         return SearchResult([self._object(kind, found, e) for e in entries], cookie)
 
     async def apply(self, operations: Sequence[Operation]) -> list[OperationResult]:
-        """Runs of creates go to the pool's connections side by side; anything else runs
-        alone, in order. A run ends before a create whose DN is already in it."""
+        """Runs of creates are shared among the pool's connections, each sending its share
+        several at a time; anything else runs alone, in order. A run ends before a create
+        whose DN is already in it."""
         results: list[OperationResult] = []
         for run in _runs(operations, self._kinds):
             results.extend(await self._run_together(run))
@@ -202,8 +204,45 @@ class LdapConnector(Connector):
             error.error_class.retryable or error.error_class is ErrorClass.AUTHENTICATION
         ):
             return [first, *failed(run[1:], error)]
-        rest = await asyncio.gather(*(run_operation(self, op) for op in run[1:]))
-        return [first, *rest]
+        return [first, *await self._create_together(run[1:])]
+
+    async def _create_together(self, run: list[Operation]) -> list[OperationResult]:
+        """Creates split among the pool's workers, each sending its share on its own
+        connection several at a time (:mod:`agent.connectors.ldap_adds`)."""
+        try:
+            found = await self._directory_schema()
+        except ConnectorError as exc:
+            return failed(run, OperationError.from_exception(exc))
+        results: dict[int, OperationResult] = {}
+        adds: list[tuple[int, Kind, Add]] = []
+        for i, op in enumerate(run):
+            kind = self._kinds[op.object_class]  # a run holds creates of served classes only
+            try:
+                adds.append((i, kind, new_entry(kind, op.attributes or {}, found)))
+            except ConnectorError as exc:
+                results[i] = OperationResult(op.key, error=OperationError.from_exception(exc))
+        size = self.settings.pool_size
+        shares = [[add for _, _, add in adds[k::size]] for k in range(size)]
+        await asyncio.gather(*(self._add_share(share) for share in shares if share))
+        for i, kind, add in adds:
+            if add.error is None:
+                self._created(kind, add)
+                results[i] = OperationResult(run[i].key, anchor=add.dn)
+            else:
+                results[i] = OperationResult(
+                    run[i].key, error=OperationError.from_exception(add.error)
+                )
+        return [results[i] for i in range(len(run))]
+
+    async def _add_share(self, adds: list[Add]) -> None:
+        """Send ``adds`` on one worker; those the directory did not answer get the error
+        that stopped the worker."""
+        try:
+            await self._pool.run(partial(add_entries, adds))
+        except ConnectorError as exc:
+            for add in adds:
+                if not add.answered:
+                    add.answered, add.error = True, exc
 
     async def close(self) -> None:
         await self._paging.close()
@@ -256,6 +295,11 @@ class LdapConnector(Connector):
             else:
                 attributes[name] = [decode_value(v, definition.type) for v in kept]
         return ConnectorObject(entry["dn"], attributes)
+
+    def _created(self, kind: Kind, add: Add) -> None:
+        placeholders = self._placeholders_of(kind)
+        if placeholders is not None:
+            placeholders.created(add.dn, add.entry.get(placeholders.attribute, []))
 
     def _placeholders_of(self, kind: Kind) -> Placeholders | None:
         return self._placeholders if kind.name == GROUP else None

@@ -31,6 +31,8 @@ _INVALID_DATA = frozenset({16, 17, 18, 19, 20, 21, 34, 64, 65, 66, 67, 69})
 _UNAVAILABLE = frozenset({51, 52, 80})  # busy, unavailable, other
 _TIMEOUT = frozenset({3})  # timeLimitExceeded
 _SIZE = frozenset({4, 11})  # sizeLimitExceeded, adminLimitExceeded
+#: Result codes that refuse a DN: invalidDNSyntax, namingViolation.
+DN_REFUSED = frozenset({34, 64})
 
 _NAMED = (
     re.compile(r"attribute '([^']+)'"),

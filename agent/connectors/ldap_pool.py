@@ -1,9 +1,8 @@
 """Worker threads for the LDAP connector, each owning one ldap3 connection.
 
 ldap3's synchronous connections must not be shared by two threads at once; one per thread
-needs no lock, bounds the connections by the threads, and lets creates run side by side
-(ldap3 spends most of an add encoding it, so one thread encodes while the server works on
-another's request).
+needs no lock, bounds the connections by the threads, and lets requests run side by side
+(one thread works in Python while the server works on another's request).
 """
 
 from __future__ import annotations

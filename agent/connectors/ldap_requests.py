@@ -10,8 +10,9 @@ from typing import Any
 import ldap3
 from ldap3.core.exceptions import LDAPNoSuchObjectResult, LDAPOperationResult
 
+from agent.connectors.ldap_adds import Add
 from agent.connectors.ldap_changes import Membership, Plan, Value, modify
-from agent.connectors.ldap_errors import classify, shortened
+from agent.connectors.ldap_errors import DN_REFUSED, classify, shortened
 from agent.connectors.ldap_filters import escape_filter_value
 from agent.connectors.ldap_names import (
     DnTemplate,
@@ -25,9 +26,6 @@ from agent.connectors.ldap_schema import DirectorySchema, encode_value
 from agent.connectors.ldap_settings import Deprovision, LdapSettings
 from shared.connector import USER, Attributes, AttributeType, Scalar
 from shared.exceptions import InvalidDataError, NotFoundError
-
-#: Result codes that refuse a DN: invalidDNSyntax, namingViolation.
-_DN_REFUSED = frozenset({34, 64})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,22 +43,6 @@ class Kind:
         return f"(&{parts})"
 
 
-def add_entry(
-    naming: str,
-    dn: str,
-    classes: tuple[str, ...],
-    entry: dict[str, list[Value]],
-    conn: ldap3.Connection,
-) -> None:
-    try:
-        conn.add(dn, list(classes), entry)
-    except LDAPOperationResult as exc:
-        error = classify(exc, dn=dn, names=entry)
-        if error.attribute is None and exc.result in _DN_REFUSED:
-            error.attribute = naming  # the DN is the naming attribute's value and the template
-        raise error from exc
-
-
 def modify_entry(
     kind: Kind, dn: str, changes: Plan, names: list[str], conn: ldap3.Connection
 ) -> tuple[bool, str]:
@@ -74,7 +56,7 @@ def modify_entry(
             conn.modify_dn(dn, f"{naming}={escape_value(changes.new_name)}", delete_old_dn=True)
         except LDAPOperationResult as exc:
             error = classify(exc, dn=dn, names=names)
-            if error.attribute is None and exc.result in _DN_REFUSED:
+            if error.attribute is None and exc.result in DN_REFUSED:
                 error.attribute = naming
             raise error from exc
         return refilled, join(Rdn(naming, changes.new_name), parent)
@@ -135,9 +117,7 @@ def encode(found: DirectorySchema, attribute: str, value: Scalar) -> Value:
     return encode_value(attribute, value, kind)
 
 
-def new_entry(
-    kind: Kind, attributes: Attributes, found: DirectorySchema
-) -> tuple[str, dict[str, list[Value]]]:
+def new_entry(kind: Kind, attributes: Attributes, found: DirectorySchema) -> Add:
     naming = kind.template.naming_attribute
     entry: dict[str, list[Value]] = {}
     name_value: str | None = None
@@ -170,4 +150,4 @@ def new_entry(
         held = {a.lower() for a in entry}
         if membership.attribute.lower() not in held:
             entry[membership.attribute] = [membership.placeholder]
-    return kind.template.dn(name_value), entry
+    return Add(naming, kind.template.dn(name_value), kind.object_classes, entry)

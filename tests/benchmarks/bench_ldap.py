@@ -9,11 +9,11 @@ Both figures run against one throwaway slapd (``tests/servers/slapd.py``, starte
 each is printed beside a baseline measured in the same run against the same server, because
 the machine is shared and noisy: the ratio is the figure to compare between runs.
 
-1. Creates. ``LdapConnector.apply`` with batches of 500 user creates (the connector runs
-   them side by side on its pool of connections, ``pool_size`` of them). Baseline: a plain
-   ldap3 loop of ``Connection.add`` on one connection, the same entries. The two alternate in
-   rounds so that a noisy neighbour hurts both alike; the figure is creates per second over
-   all rounds.
+1. Creates. ``LdapConnector.apply`` with batches of 500 user creates (the connector shares
+   them among its pool of connections, ``pool_size`` of them, each sending its share several
+   at a time). Baseline: a plain ldap3 loop of ``Connection.add`` on one connection, the
+   same entries. The two alternate in rounds so that a noisy neighbour hurts both alike; the
+   figure is creates per second over all rounds.
 2. Membership add to a group of 10,000 members: ``LdapConnector.update`` with one
    ``member`` add delta, timed around the call; p50 and p90 of many adds, each of a different
    existing user. Baseline: a plain ldap3 ``modify`` with MODIFY_ADD of one member on a second
