@@ -135,6 +135,9 @@ def _dumps(body: Any) -> str:
 
 
 def _base_url(request: web.Request) -> str:
+    public = request.config_dict[SETTINGS].scim.public_url
+    if public is not None:
+        return f"{public}{PREFIX}"
     return f"{request.scheme}://{request.host}{PREFIX}"
 
 

@@ -8,6 +8,7 @@ Example::
     default_page_size = 100
     max_page_size = 1000
     token_cache_seconds = 5.0
+    public_url = "https://relay.example.com"   # behind a TLS-terminating proxy
 
     # Custom User extension schemas: attribute name = type ("string", "boolean", "integer",
     # "decimal", "dateTime", "reference" or "binary"; "[]" after it for a list of them).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import urllib.parse
 from dataclasses import dataclass
 
 from shared.settings import Table
@@ -57,6 +59,10 @@ class ScimSettings:
     token_cache_seconds: float = 5.0
     #: Custom User extension schemas accepted besides the enterprise one.
     extensions: tuple[CustomExtension, ...] = ()
+    #: The relay's address as identity providers reach it, for ``meta.location`` and
+    #: ``$ref`` in answers. Unset, it is taken from each request, which is wrong behind a
+    #: proxy that terminates TLS or rewrites the host.
+    public_url: str | None = None
 
     @classmethod
     def load(cls, table: Table) -> ScimSettings:
@@ -81,11 +87,26 @@ class ScimSettings:
                 "token_cache_seconds", defaults.token_cache_seconds, minimum=0
             ),
         )
-        settings = dataclasses.replace(settings, extensions=_extensions(table))
+        settings = dataclasses.replace(
+            settings, extensions=_extensions(table), public_url=_public_url(table)
+        )
         if settings.default_page_size > settings.max_page_size:
             raise table.error("default_page_size", "must not exceed max_page_size")
         table.reject_unknown()
         return settings
+
+
+def _public_url(table: Table) -> str | None:
+    text = table.optional_string("public_url")
+    if text is None:
+        return None
+    url = urllib.parse.urlsplit(text)
+    if url.scheme not in ("https", "http") or not url.hostname or url.query or url.fragment:
+        raise table.error(
+            "public_url",
+            f"must be an http or https URL like https://relay.example.com, not {text!r}",
+        )
+    return text.rstrip("/")
 
 
 def _extensions(table: Table) -> tuple[CustomExtension, ...]:

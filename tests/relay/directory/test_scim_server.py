@@ -389,3 +389,14 @@ async def test_put_of_a_group_sets_members_only_when_it_names_them(scim: ScimRel
     assert status == 200
     assert "members" not in replaced, "an empty list is left out, as RFC 7643 §2.5 allows"
     assert await scim.store.group_members(created["id"]) == []
+
+
+async def test_locations_use_the_public_url_behind_a_proxy(tmp_path: Path) -> None:
+    settings = RelaySettings(scim=ScimSettings(public_url="https://relay.example.com"))
+    async for relay in start_relay(settings, tmp_path):
+        created = await create(relay, "/Users", user("bjensen"))
+        base = "https://relay.example.com/scim/v2"
+        assert created["meta"]["location"] == f"{base}/Users/{created['id']}"
+        status, config, _ = await relay.call("GET", "/ServiceProviderConfig")
+        assert status == 200
+        assert config["meta"]["location"] == f"{base}/ServiceProviderConfig"

@@ -33,6 +33,7 @@ max_bulk_operations = 50
 default_page_size = 10
 max_page_size = 20
 token_cache_seconds = 0
+public_url = "https://relay.example.com/"
 
 [scim.extensions."{ACME}"]
 badgeNumber = "string"
@@ -43,6 +44,7 @@ costCenters = "string[]"
     assert (settings.max_payload_bytes, settings.max_bulk_operations) == (2_097_152, 50)
     assert (settings.default_page_size, settings.max_page_size) == (10, 20)
     assert settings.token_cache_seconds == 0
+    assert settings.public_url == "https://relay.example.com"
     assert settings.extensions == (
         CustomExtension(
             ACME,
@@ -65,6 +67,8 @@ costCenters = "string[]"
             "exceed",
         ),
         ("[scim]\nmax_page_sise = 100\n", "scim.max_page_sise", "not a known setting"),
+        ('[scim]\npublic_url = "relay.example.com"\n', "scim.public_url", "https URL"),
+        ('[scim]\npublic_url = "https://r.example/?a=1"\n', "scim.public_url", "https URL"),
         ('[scim.extensions."not-a-urn"]\nx = "string"\n', "scim.extensions.not-a-urn", "URN"),
         (
             '[scim.extensions."urn:ietf:params:scim:schemas:core:2.0:User"]\nx = "string"\n',
