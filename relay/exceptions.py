@@ -38,6 +38,11 @@ class NotFound(StoreError):
     """A named record does not exist."""
 
 
+class UnknownMember(NotFound):
+    """A group's members name a user or group that does not exist: the request is wrong,
+    not the group missing."""
+
+
 class Conflict(StoreError):
     """A unique value is already taken (a user's ``userName``, compared case-insensitively)."""
 

@@ -26,7 +26,14 @@ from relay.directory.query import Query
 from relay.directory.resources import Projection, normalise, render
 from relay.directory.schemas import LIST_RESPONSE_SCHEMA, ResourceType
 from relay.directory.settings import ScimSettings
-from relay.exceptions import Conflict, InvalidEntry, InvalidQuery, NotFound, PreconditionFailed
+from relay.exceptions import (
+    Conflict,
+    InvalidEntry,
+    InvalidQuery,
+    NotFound,
+    PreconditionFailed,
+    UnknownMember,
+)
 from relay.store.base import Entry, EntryKind, MemberChange, Store
 
 #: Times a PATCH without If-Match is retried when another write changed the entry between
@@ -76,7 +83,7 @@ class Directory:
             )
         except Conflict as exc:
             raise uniqueness(_conflict_detail(written.resource)) from exc
-        except NotFound as exc:
+        except UnknownMember as exc:
             raise invalid_value(f"a member does not exist: {exc}") from exc
         except InvalidEntry as exc:
             raise invalid_value(str(exc)) from exc
@@ -99,7 +106,6 @@ class Directory:
         if_version: int | None = None,
     ) -> Outcome:
         written = normalise(resource_type, body)
-        await self._entry(resource_type, entry_id)
         members = None if written.members is None else MemberChange(replace=written.members)
         entry = await self._update(
             resource_type, entry_id, written.resource, members, if_version=if_version
@@ -270,9 +276,10 @@ class Directory:
             raise precondition_failed(str(exc)) from exc
         except Conflict as exc:
             raise uniqueness(_conflict_detail(resource)) from exc
-        except NotFound as exc:
-            # The entry was read just before; what is missing is a member it names.
+        except UnknownMember as exc:
             raise invalid_value(f"a member does not exist: {exc}") from exc
+        except NotFound as exc:
+            raise not_found(f"no {resource_type.name} with id {entry_id!r}") from exc
         except InvalidEntry as exc:
             raise invalid_value(str(exc)) from exc
 

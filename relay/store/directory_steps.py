@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay.directory.query import Query
-from relay.exceptions import Conflict, InvalidEntry, NotFound, PreconditionFailed
+from relay.exceptions import Conflict, InvalidEntry, NotFound, PreconditionFailed, UnknownMember
 from relay.store.base import Assignment, Change, Entry, EntryKind, Member, MemberChange
 from relay.store.directory_dialects import Dialect
 from relay.store.directory_sql import translate
@@ -113,7 +113,7 @@ class DirectorySteps:
             found.update((row[0], row[1]) for row in rows)
         missing = [entry_id for entry_id in wanted if entry_id not in found]
         if missing:
-            raise NotFound(f"no user or group with id {', '.join(map(repr, missing))}")
+            raise UnknownMember(f"no user or group with id {', '.join(map(repr, missing))}")
         return found
 
     def _set_members(self, group_id: str, change: MemberChange) -> Steps:

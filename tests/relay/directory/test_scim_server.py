@@ -80,6 +80,8 @@ async def test_create_get_replace_delete_a_user(scim: ScimRelay) -> None:
     assert_error(status, missing, 404)
     status, missing, _ = await scim.call("DELETE", f"/Users/{user_id}")
     assert_error(status, missing, 404)
+    status, missing, _ = await scim.call("PUT", f"/Users/{user_id}", user("gone@example.com"))
+    assert_error(status, missing, 404)
 
 
 async def test_patch_a_user(scim: ScimRelay) -> None:
@@ -219,6 +221,13 @@ async def test_group_with_an_unknown_member_is_refused_whole(scim_any_store: Sci
     alice = await create(scim, "/Users", user("alice@example.com"))
     before = await snapshot(scim)
     status, body, _ = await scim.call("POST", "/Groups", group("G", alice["id"], "no-such-id"))
+    assert_error(status, body, 400, "invalidValue")
+    assert await snapshot(scim) == before
+    existing = await create(scim, "/Groups", group("H", alice["id"]))
+    before = await snapshot(scim)
+    status, body, _ = await scim.call(
+        "PUT", f"/Groups/{existing['id']}", group("H", alice["id"], "no-such-id")
+    )
     assert_error(status, body, 400, "invalidValue")
     assert await snapshot(scim) == before
 
