@@ -7,6 +7,8 @@ every :class:`~shared.exceptions.SettingsError` points at the exact key.
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -14,6 +16,33 @@ from typing import Any
 
 from shared.exceptions import SettingsError
 from shared.secret import Secret
+
+#: Seconds per duration unit; one unit per duration keeps the text easy to read back.
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
+#: How a duration is written in messages, so they all teach the same examples.
+DURATION_EXAMPLES = "30s, 5m, 6h or 1d"
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``5m``, ``6h``, ``1d`` or plain seconds (``45``, ``1.5h``) into seconds.
+
+    Raises :class:`ValueError` for anything else, including signs and compound text
+    (``1h30m``), so a typo never turns into a surprising interval."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like {DURATION_EXAMPLES}")
+    return float(match.group(1)) * DURATION_UNITS[match.group(2) or "s"]
+
+
+def format_duration(seconds: float) -> str:
+    """A duration for people, in the largest unit that counts it whole (``90m`` stays
+    ``90m``, ``86400`` is ``1d``); others as seconds (``2.5s``)."""
+    for unit, size in sorted(DURATION_UNITS.items(), key=lambda item: -item[1]):
+        count = seconds / size
+        if count.is_integer() and count != 0:
+            return f"{int(count)}{unit}"
+    return f"{seconds:g}s"
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -88,6 +117,45 @@ class Table:
             return default
         if minimum is not None and value < minimum:
             raise self.error(name, f"must be at least {minimum}, got {value}")
+        return float(value)
+
+    def duration(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        """Seconds, given as a number or as text like ``"30s"``, ``"5m"``, ``"6h"``, ``"1d"``."""
+        value = self._duration(name)
+        if value is None:
+            return default
+        if value < minimum:
+            raise self.error(name, f"must be at least {format_duration(minimum)}, got {value!r}")
+        return value
+
+    def optional_duration(
+        self, name: str, default: float | None = None, *, minimum: float = 0.0
+    ) -> float | None:
+        """As :meth:`duration`, where ``"off"`` gives None (the thing is not done at all)."""
+        if self.data.get(name) == "off":
+            self._seen.add(name)
+            return None
+        value = self._duration(name, off=True)
+        if value is None:
+            return default
+        if value < minimum:
+            raise self.error(name, f"must be at least {format_duration(minimum)}, got {value!r}")
+        return value
+
+    def _duration(self, name: str, *, off: bool = False) -> float | None:
+        expected = f"a duration like {DURATION_EXAMPLES} (or a number of seconds)"
+        if off:
+            expected += ', or "off"'
+        value = self._get(name, (int, float, str), expected)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except ValueError:
+                raise self.error(name, f"must be {expected}, got {value!r}") from None
+        if not math.isfinite(value):
+            raise self.error(name, f"must be {expected}, got {value!r}")
         return float(value)
 
     def boolean(self, name: str, default: bool) -> bool:

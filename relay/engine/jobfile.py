@@ -379,40 +379,45 @@ def dump(job: JobDefinition) -> str:
     to the same definition."""
     lines = []
     if job.name:
-        lines.append(f"name = {_toml(job.name)}")
-    lines.append(f"target = {_toml(job.target)}")
+        lines.append(f"name = {toml_literal(job.name)}")
+    lines.append(f"target = {toml_literal(job.target)}")
     lines.append("defaults = false")
-    lines.append(f"scope = {_toml(job.scope.value)}")
+    lines.append(f"scope = {toml_literal(job.scope.value)}")
     for section, kind in SECTIONS.items():
         mapping = job.object_mapping(kind)
         if mapping is None:
             continue
-        lines += ["", f"[{section}]", f"object_class = {_toml(mapping.object_class)}"]
+        lines += ["", f"[{section}]", f"object_class = {toml_literal(mapping.object_class)}"]
         if not mapping.enabled:
             lines.append("enabled = false")
         for m in mapping.mappings:
             lines += ["", f"[[{section}.mappings]]", *_mapping_lines(m)]
         for flt in mapping.filters:
-            lines += ["", f"[[{section}.filters]]", f"name = {_toml(flt.name)}", "clauses = ["]
+            lines += [
+                "",
+                f"[[{section}.filters]]",
+                f"name = {toml_literal(flt.name)}",
+                "clauses = [",
+            ]
             lines += [f"  {_clause(c)}," for c in flt.clauses]
             lines.append("]")
     return "\n".join(lines) + "\n"
 
 
 def _mapping_lines(m: AttributeMapping) -> list[str]:
-    out = [f"target = {_toml(m.target)}"]
+    out = [f"target = {toml_literal(m.target)}"]
     if m.type is MappingType.DIRECT:
-        out.append(f"source = {_toml(m.source)}")
+        out.append(f"source = {toml_literal(m.source)}")
     elif m.type is MappingType.EXPRESSION:
-        out.append(f"expression = {_toml(m.expression)}")
+        out.append(f"expression = {toml_literal(m.expression)}")
     elif m.type is MappingType.CONSTANT:
-        out.append(f"value = {_toml(m.value)}")
+        out.append(f"value = {toml_literal(m.value)}")
     else:
         out.append('type = "none"')
     if m.default is not None:
-        out.append(f"default = {_toml(m.default)}")
+        out.append(f"default = {toml_literal(m.default)}")
     if m.apply is not ApplyOn.ALWAYS:
-        out.append(f"apply = {_toml(m.apply.value)}")
+        out.append(f"apply = {toml_literal(m.apply.value)}")
     if m.matching:
         out.append(f"matching = {m.matching}")
     if m.reference:
@@ -421,15 +426,18 @@ def _mapping_lines(m: AttributeMapping) -> list[str]:
 
 
 def _clause(clause: Clause) -> str:
-    parts = [f"attribute = {_toml(clause.attribute)}", f"operator = {_toml(clause.operator.value)}"]
+    parts = [
+        f"attribute = {toml_literal(clause.attribute)}",
+        f"operator = {toml_literal(clause.operator.value)}",
+    ]
     if len(clause.values) == 1:
-        parts.append(f"value = {_toml(clause.values[0])}")
+        parts.append(f"value = {toml_literal(clause.values[0])}")
     elif clause.values:
-        parts.append("values = [" + ", ".join(_toml(v) for v in clause.values) + "]")
+        parts.append("values = [" + ", ".join(toml_literal(v) for v in clause.values) + "]")
     return "{ " + ", ".join(parts) + " }"
 
 
-def _toml(value: Any) -> str:
+def toml_literal(value: Any) -> str:
     """A TOML literal. Text with double quotes but no single quote or control character is
     written as a literal string ('...'), which reads better for SCIM paths and expressions;
     otherwise JSON's string escapes serve, as they are TOML's (DEL aside)."""

@@ -160,6 +160,28 @@ class Scope:
             return False
         return self.passes_filters(source)
 
+    def explain(self, source: Source, *, assigned: bool) -> str | None:
+        """Why ``source`` is out of scope, for an administrator asking where an object
+        is; None when :meth:`includes` holds. With several filters, names each one's
+        first failing clause, as any one of them passing would have let it through."""
+        if self.mode is ScopeMode.ASSIGNED and not assigned:
+            return "not assigned to the job"
+        if not self._tests:
+            return None
+        reasons = []
+        for flt, tests in zip(self.filters, self._tests, strict=True):
+            failing = next((n for n, test in enumerate(tests) if not test(source)), None)
+            if failing is None:
+                return None
+            reasons.append(f"scoping filter {flt.name!r}: {_describe(flt.clauses[failing])}")
+        return "; ".join(reasons)
+
+
+def _describe(clause: Clause) -> str:
+    operand = " or ".join(repr(v) for v in clause.values)
+    condition = f"{clause.attribute} {clause.operator.value}"
+    return f"{condition} {operand} is false" if operand else f"{condition} is false"
+
 
 def _checked(filters: Sequence[ScopingFilter]) -> Sequence[ScopingFilter]:
     names: set[str] = set()

@@ -21,6 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from relay.directory.query import Query
+    from relay.store.engine_records import (
+        CycleKind,
+        CycleRecord,
+        CycleState,
+        CycleWrite,
+        JobRecord,
+        LogEntry,
+        LogQuery,
+        Request,
+        RetryRecord,
+        Shadow,
+        StagedDecision,
+        StagedOperation,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,3 +354,164 @@ class Store(abc.ABC):
     async def revoke_scim_client(self, client: str) -> int:
         """Revoke every token of ``client``; returns how many. Raises
         :class:`~relay.exceptions.NotFound` if the client has no token in force."""
+
+    # Directory reads for the engine --------------------------------------------------------
+
+    @abc.abstractmethod
+    async def entries_page(
+        self, kind: EntryKind, *, after_id: str = "", limit: int = 1000
+    ) -> list[Entry]:
+        """Entries of ``kind`` with an id above ``after_id``, by id, at most ``limit``: a
+        full read in pages whose cost does not grow with the page number."""
+
+    @abc.abstractmethod
+    async def get_entries(self, kind: EntryKind, ids: Sequence[str]) -> dict[str, Entry]:
+        """The entries of ``kind`` among ``ids`` by id; missing ids are left out."""
+
+    @abc.abstractmethod
+    async def members_of(self, group_ids: Sequence[str]) -> dict[str, list[Member]]:
+        """The direct members of each group (an empty list for a group without members or
+        missing), in one query."""
+
+    @abc.abstractmethod
+    async def groups_of(self, entry_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The ids of the groups each entry is a direct member of, in one query."""
+
+    @abc.abstractmethod
+    async def effective_assignments(
+        self, job: str, kind: EntryKind, entry_ids: Sequence[str]
+    ) -> dict[str, Assignment]:
+        """For each entry among ``entry_ids`` assigned to ``job``, directly or (users and
+        groups) through a group it belongs to, at any depth: its assignment (the direct one
+        first; through groups, ``entry_id`` names the assigned group). Entries not assigned
+        are left out. Costs what the entries' own memberships cost, not the job's size."""
+
+    # Engine: jobs ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_job(self, name: str, spec: str) -> JobRecord:
+        """Raises :class:`~relay.exceptions.Conflict` if a job has that name."""
+
+    @abc.abstractmethod
+    async def get_job(self, name: str) -> JobRecord:
+        """Raises :class:`~relay.exceptions.NotFound`."""
+
+    @abc.abstractmethod
+    async def list_jobs(self) -> list[JobRecord]:
+        """Every job, by name."""
+
+    @abc.abstractmethod
+    async def update_job(self, name: str, **fields: Any) -> JobRecord:
+        """Change the named fields of :class:`JobRecord` (not ``name``, ``version`` or
+        ``created_at``) and return the job. ``version`` grows by one when ``spec`` or
+        ``state`` is among them; ``cursor`` never goes back. Raises
+        :class:`~relay.exceptions.NotFound`, and :class:`ValueError` for an unknown field."""
+
+    @abc.abstractmethod
+    async def delete_job(self, name: str) -> None:
+        """Drop a job with its cycles, shadows, retries, staged operations and requests;
+        its provisioning logs stay until retention removes them. The target is not touched.
+        Raises :class:`~relay.exceptions.NotFound`."""
+
+    # Engine: cycles ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def start_cycle(
+        self, job: str, kind: CycleKind, *, total: int | None = None
+    ) -> CycleRecord:
+        """A new running cycle with a fresh id."""
+
+    @abc.abstractmethod
+    async def get_cycle(self, cycle_id: str) -> CycleRecord:
+        """Raises :class:`~relay.exceptions.NotFound`."""
+
+    @abc.abstractmethod
+    async def list_cycles(
+        self, job: str, *, state: CycleState | None = None, limit: int = 20
+    ) -> list[CycleRecord]:
+        """The job's cycles, newest first."""
+
+    @abc.abstractmethod
+    async def update_cycle(
+        self,
+        cycle_id: str,
+        *,
+        state: CycleState | None = None,
+        total: int | None = None,
+        checkpoint: Any = None,
+        error: str | None = None,
+    ) -> CycleRecord:
+        """Change what is given; a state other than running sets ``finished_at``."""
+
+    # Engine: shadows, retries, staged operations, logs --------------------------------------
+
+    @abc.abstractmethod
+    async def get_shadows(
+        self, job: str, kind: EntryKind, entry_ids: Sequence[str]
+    ) -> dict[str, Shadow]:
+        """The shadows of ``entry_ids`` that exist, by entry id."""
+
+    @abc.abstractmethod
+    async def shadows_page(
+        self, job: str, kind: EntryKind, *, after_id: str = "", limit: int = 1000
+    ) -> list[Shadow]:
+        """The job's shadows of ``kind`` with an entry id above ``after_id``, by entry id."""
+
+    @abc.abstractmethod
+    async def count_shadows(self, job: str, kind: EntryKind | None = None) -> int: ...
+
+    @abc.abstractmethod
+    async def get_retries(
+        self, job: str, kind: EntryKind, entry_ids: Sequence[str]
+    ) -> dict[str, RetryRecord]: ...
+
+    @abc.abstractmethod
+    async def retries_due(self, job: str, now: float, *, limit: int = 500) -> list[RetryRecord]:
+        """Retries whose ``next_attempt_at`` has come, soonest first."""
+
+    @abc.abstractmethod
+    async def list_retries(self, job: str, *, limit: int = 100) -> list[RetryRecord]:
+        """The job's retry records, most recent failure first."""
+
+    @abc.abstractmethod
+    async def list_staged(
+        self, job: str, *, decision: StagedDecision | None = None
+    ) -> list[StagedOperation]:
+        """The job's staged operations with ``decision`` (None: all), oldest first."""
+
+    @abc.abstractmethod
+    async def decide_staged(
+        self, job: str, decision: StagedDecision, ids: Sequence[int] | None = None
+    ) -> int:
+        """Approve or reject the pending staged operations ``ids`` (None: all pending);
+        returns how many were decided. Ids that are not pending are ignored."""
+
+    @abc.abstractmethod
+    async def record_batch(self, write: CycleWrite) -> None:
+        """Apply everything ``write`` holds in ONE transaction: a crash leaves either all
+        of it or none."""
+
+    @abc.abstractmethod
+    async def query_logs(self, query: LogQuery) -> list[LogEntry]: ...
+
+    @abc.abstractmethod
+    async def purge_logs(self, older_than: float) -> int:
+        """Delete log entries written before ``older_than``; returns how many."""
+
+    # Engine: requests from other processes ---------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_request(self, job: str, kind: str, args: dict[str, Any]) -> Request: ...
+
+    @abc.abstractmethod
+    async def get_request(self, request_id: str) -> Request:
+        """Raises :class:`~relay.exceptions.NotFound`."""
+
+    @abc.abstractmethod
+    async def open_requests(self) -> list[Request]:
+        """Requests without a result yet, oldest first."""
+
+    @abc.abstractmethod
+    async def finish_request(
+        self, request_id: str, *, result: Any = None, error: str | None = None
+    ) -> None: ...

@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from relay.directory.query import Query
 from relay.exceptions import Conflict, InvalidEntry, NotFound, PreconditionFailed, UnknownMember
@@ -22,6 +22,7 @@ from relay.store.directory_dialects import Dialect
 from relay.store.directory_sql import translate
 
 Rows = list[tuple[Any, ...]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +35,21 @@ class Sql:
 Steps = Generator[Sql, Rows, Any]
 
 ENTRY_COLUMNS = "e.id, e.kind, e.resource, e.version, e.created_at, e.modified_at"
+#: Ids per statement in reads by many ids: far below SQLite's limit on parameters, and
+#: the size of the engine's batches.
+ID_CHUNK = 500
 _RESERVED = ("id", "meta", "members")
 _NAME_ATTRIBUTE = {EntryKind.USER: "userName", EntryKind.GROUP: "displayName"}
+
+
+def chunks(ids: Sequence[T]) -> list[list[T]]:
+    """``ids`` without repeats, in lists of at most :data:`ID_CHUNK`."""
+    unique = list(dict.fromkeys(ids))
+    return [unique[start : start + ID_CHUNK] for start in range(0, len(unique), ID_CHUNK)]
+
+
+def marks(chunk: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in chunk)
 
 
 def entry_from_row(row: Sequence[Any]) -> Entry:
@@ -386,3 +400,83 @@ class DirectorySteps:
             (job,),
         )
         return [row[0] for row in rows]
+
+    # Reads for the engine -------------------------------------------------------------------
+
+    def entries_page(self, kind: EntryKind, after_id: str, limit: int) -> Steps:
+        rows = yield self.sql(
+            f"SELECT {ENTRY_COLUMNS} FROM directory_entries e"
+            " WHERE e.kind = ? AND e.id > ? ORDER BY e.id LIMIT ?",
+            (kind.value, after_id, limit),
+        )
+        return [entry_from_row(row) for row in rows]
+
+    def entries(self, kind: EntryKind, ids: Sequence[str]) -> Steps:
+        found: dict[str, Entry] = {}
+        for chunk in chunks(ids):
+            rows = yield self.sql(
+                f"SELECT {ENTRY_COLUMNS} FROM directory_entries e"
+                f" WHERE e.kind = ? AND e.id IN ({marks(chunk)})",
+                [kind.value, *chunk],
+            )
+            found.update((row[0], entry_from_row(row)) for row in rows)
+        return found
+
+    def members_of(self, group_ids: Sequence[str]) -> Steps:
+        found: dict[str, list[Member]] = {group_id: [] for group_id in group_ids}
+        display, display_params = self._display_sql()
+        for chunk in chunks(group_ids):
+            rows = yield self.sql(
+                f"SELECT m.group_id, e.id, e.kind, {display} FROM directory_members m"
+                " JOIN directory_entries e ON e.id = m.member_id"
+                f" WHERE m.group_id IN ({marks(chunk)}) ORDER BY m.group_id, e.id",
+                [*display_params, *chunk],
+            )
+            for row in rows:
+                found[row[0]].append(Member(row[1], EntryKind(row[2]), row[3] or ""))
+        return found
+
+    def groups_of_entries(self, entry_ids: Sequence[str]) -> Steps:
+        found: dict[str, list[str]] = {entry_id: [] for entry_id in entry_ids}
+        for chunk in chunks(entry_ids):
+            rows = yield self.sql(
+                "SELECT member_id, group_id FROM directory_members"
+                f" WHERE member_id IN ({marks(chunk)}) ORDER BY member_id, group_id",
+                chunk,
+            )
+            for member_id, group_id in rows:
+                found[member_id].append(group_id)
+        return found
+
+    def effective_assignments(self, job: str, kind: EntryKind, entry_ids: Sequence[str]) -> Steps:
+        """Walks up from the entries through the groups they are in (``UNION`` keeps nested
+        cycles finite) and joins the job's assignments on the way: the cost follows the
+        entries' memberships. Rank 0 is the entry's own assignment, 1 a group it is directly
+        in, 2 a group further up; the lowest rank wins, then the lowest group id."""
+        best: dict[str, tuple[int, str, str | None]] = {}
+        for chunk in chunks(entry_ids):
+            rows = yield self.sql(
+                "WITH RECURSIVE up(entry_id, group_id) AS ("
+                " SELECT m.member_id, m.group_id FROM directory_entries e"
+                " JOIN directory_members m ON m.member_id = e.id"
+                f" WHERE e.kind = ? AND e.id IN ({marks(chunk)})"
+                " UNION SELECT u.entry_id, m.group_id FROM up u"
+                " JOIN directory_members m ON m.member_id = u.group_id)"
+                " SELECT a.entry_id, a.entry_id, a.role, 0 FROM directory_entries e"
+                " JOIN directory_assignments a ON a.entry_id = e.id AND a.job = ?"
+                f" WHERE e.kind = ? AND e.id IN ({marks(chunk)})"
+                " UNION ALL SELECT u.entry_id, u.group_id, a.role, CASE WHEN EXISTS ("
+                "  SELECT 1 FROM directory_members d"
+                "  WHERE d.member_id = u.entry_id AND d.group_id = u.group_id) THEN 1 ELSE 2 END"
+                " FROM up u JOIN directory_assignments a ON a.entry_id = u.group_id AND a.job = ?"
+                " WHERE u.group_id <> u.entry_id",
+                [kind.value, *chunk, job, kind.value, *chunk, job],
+            )
+            for entry_id, assigned_id, role, rank in rows:
+                candidate = (int(rank), assigned_id, role)
+                if entry_id not in best or candidate[:2] < best[entry_id][:2]:
+                    best[entry_id] = candidate
+        return {
+            entry_id: Assignment(job, kind if rank == 0 else EntryKind.GROUP, assigned_id, role)
+            for entry_id, (rank, assigned_id, role) in best.items()
+        }

@@ -167,3 +167,45 @@ class DirectoryMethods(Store):
     async def assigned_users(self, job: str) -> list[str]:
         users: list[str] = await self._steps(self._directory.assigned_users(job), write=False)
         return users
+
+    # Reads for the engine -------------------------------------------------------------------
+
+    async def entries_page(
+        self, kind: EntryKind, *, after_id: str = "", limit: int = 1000
+    ) -> list[Entry]:
+        page: list[Entry] = await self._steps(
+            self._directory.entries_page(kind, after_id, limit), write=False
+        )
+        return page
+
+    async def get_entries(self, kind: EntryKind, ids: Sequence[str]) -> dict[str, Entry]:
+        if not ids:
+            return {}
+        found: dict[str, Entry] = await self._steps(self._directory.entries(kind, ids), write=False)
+        return found
+
+    async def members_of(self, group_ids: Sequence[str]) -> dict[str, list[Member]]:
+        if not group_ids:
+            return {}
+        found: dict[str, list[Member]] = await self._steps(
+            self._directory.members_of(group_ids), write=False
+        )
+        return found
+
+    async def groups_of(self, entry_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not entry_ids:
+            return {}
+        found: dict[str, list[str]] = await self._steps(
+            self._directory.groups_of_entries(entry_ids), write=False
+        )
+        return found
+
+    async def effective_assignments(
+        self, job: str, kind: EntryKind, entry_ids: Sequence[str]
+    ) -> dict[str, Assignment]:
+        if not entry_ids:
+            return {}
+        found: dict[str, Assignment] = await self._steps(
+            self._directory.effective_assignments(job, kind, entry_ids), write=False
+        )
+        return found

@@ -4,7 +4,8 @@ psycopg 3 in async mode on one connection; an :class:`asyncio.Lock` keeps one tr
 on it at a time. A second connection LISTENs for the directory's NOTIFY, so
 :meth:`~relay.store.base.Store.wait_for_changes` wakes on writes by any node. Directory
 writes take a transaction-scoped advisory lock first, so change-log sequence numbers commit
-in the order they were drawn and a reader never skips one that commits late.
+in the order they were drawn and a reader never skips one that commits late; the engine's
+writes (jobs, shadows, logs) are no directory changes and take neither lock nor NOTIFY.
 
 Migrations live in ``migrations/postgresql`` (numbered as SQLite's); the version is kept in
 the table ``hatchway_schema`` and a schema newer than this code is refused.
@@ -36,6 +37,7 @@ from relay.store.base import (
 from relay.store.directory_dialects import PostgresDialect
 from relay.store.directory_steps import Steps
 from relay.store.directory_store import DirectoryMethods
+from relay.store.engine_store import EngineMethods
 from relay.store.schema import AGENT_COLUMNS, agent_from_row, check_not_newer, migrations
 
 log = structlog.get_logger("relay.store")
@@ -62,7 +64,7 @@ def redact(url: str) -> str:
     return f"postgresql://{info.get('host', '')}:{info.get('port', '')}/{info.get('dbname', '')}"
 
 
-class PostgresStore(DirectoryMethods):
+class PostgresStore(DirectoryMethods, EngineMethods):
     def __init__(
         self,
         url: str,
@@ -81,7 +83,9 @@ class PostgresStore(DirectoryMethods):
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._listen_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._init_directory(PostgresDialect(), change_poll_interval)
+        dialect = PostgresDialect()
+        self._init_directory(dialect, change_poll_interval)
+        self._init_engine(dialect)
 
     def _error(self, what: str, exc: Exception) -> StoreError:
         return StoreError(f"{self._where}: {what}: {exc}")
@@ -172,13 +176,22 @@ class PostgresStore(DirectoryMethods):
         return self._conn
 
     async def _steps(self, steps: Steps, *, write: bool) -> Any:
+        return await self._transaction(steps, write=write, directory=write)
+
+    async def _engine_steps(self, steps: Steps, *, write: bool) -> Any:
+        return await self._transaction(steps, write=write, directory=False)
+
+    async def _transaction(self, steps: Steps, *, write: bool, directory: bool) -> Any:
+        """Run ``steps`` in one transaction. A directory change (``directory``) takes the
+        directory's advisory lock first and NOTIFYs the change channel at the end; a read
+        runs on one snapshot."""
         async with self._lock:
             conn = self._connection()
             try:
                 async with conn.transaction(), conn.cursor() as cur:
-                    if write:
+                    if directory:
                         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (DIRECTORY_LOCK,))
-                    else:
+                    elif not write:
                         # One snapshot for all the read's statements (a page and its total
                         # count agree), as SQLite's read transactions give.
                         await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -194,14 +207,14 @@ class PostgresStore(DirectoryMethods):
                             statement = steps.send(rows)
                     except StopIteration as done:
                         result = done.value
-                    if write:
+                    if directory:
                         await cur.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
             except psycopg.errors.UniqueViolation as exc:
                 if exc.diag.constraint_name != "directory_user_names":
-                    raise self._error("the directory query failed", exc) from exc
+                    raise self._error("the query failed", exc) from exc
                 raise Conflict(f"{self._where}: a user with this userName exists already") from exc
             except psycopg.Error as exc:
-                raise self._error("the directory query failed", exc) from exc
+                raise self._error("the query failed", exc) from exc
             finally:
                 steps.close()
         return result

@@ -3,8 +3,8 @@
 sqlite3 blocks, so every call runs in the store's own thread
 (:class:`~relay.store.worker_thread.WorkerThread`) on one connection guarded by a lock; WAL
 mode lets the CLI (``hatchway relay token create``, ``hatchway directory import``)
-write while a relay runs. Directory writes take the database's write lock at their start
-(``BEGIN IMMEDIATE``), so change-log sequence numbers commit in order.
+write while a relay runs. Directory and engine writes take the database's write lock at their
+start (``BEGIN IMMEDIATE``), so change-log sequence numbers commit in order.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from relay.store.base import (
 from relay.store.directory_dialects import SqliteDialect
 from relay.store.directory_steps import Steps
 from relay.store.directory_store import DirectoryMethods
+from relay.store.engine_store import EngineMethods
 from relay.store.schema import AGENT_COLUMNS, agent_from_row, check_not_newer, migrations
 from relay.store.worker_thread import WorkerThread
 
@@ -46,7 +47,7 @@ def _fold(value: str | int | float | None) -> str | int | float | None:
     return value.lower() if isinstance(value, str) else value
 
 
-class SqliteStore(DirectoryMethods):
+class SqliteStore(DirectoryMethods, EngineMethods):
     def __init__(
         self,
         path: Path,
@@ -59,7 +60,9 @@ class SqliteStore(DirectoryMethods):
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._thread: WorkerThread | None = None
-        self._init_directory(SqliteDialect(), change_poll_interval)
+        dialect = SqliteDialect()
+        self._init_directory(dialect, change_poll_interval)
+        self._init_engine(dialect)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._thread is None:
@@ -130,6 +133,11 @@ class SqliteStore(DirectoryMethods):
 
     async def _steps(self, steps: Steps, *, write: bool) -> Any:
         return await self._run(lambda db: self._drive(db, steps, write))
+
+    async def _engine_steps(self, steps: Steps, *, write: bool) -> Any:
+        # Not a directory change, but a write still takes the write lock at its start
+        # (BEGIN IMMEDIATE), so it cannot fail half-way on a lock another process holds.
+        return await self._steps(steps, write=write)
 
     def _drive(self, db: sqlite3.Connection, steps: Steps, write: bool) -> Any:
         db.execute("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relay.engine.exceptions import ScopingError
 from relay.engine.scope import MEMBER_OF, Clause, Operator, Scope, ScopeMode, ScopingFilter
@@ -229,3 +231,80 @@ def test_regex_clauses_agree_with_re2_search(pattern: str) -> None:
         want = expected.search(text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
         got = holds("title", "REGEX MATCH", pattern, source=user(title=text))
         assert got is (want is not None), (pattern, text)
+
+
+# --- explain: why an object is out of scope ---------------------------------------------
+
+
+def test_explain_names_the_missing_assignment() -> None:
+    scope = Scope(ScopeMode.ASSIGNED)
+    assert scope.explain(user(), assigned=False) == "not assigned to the job"
+    assert scope.explain(user(), assigned=True) is None
+
+
+def test_explain_names_each_failed_filters_first_failing_clause() -> None:
+    sales = ScopingFilter(
+        "Sales",
+        (
+            Clause("department", Operator.EQUALS, ("Sales",)),
+            Clause("accountEnabled", Operator.IS_TRUE),
+        ),
+    )
+    interns = ScopingFilter("Interns", (Clause("title", Operator.EQUALS, ("Intern", "Trainee")),))
+    scope = Scope(ScopeMode.ALL, (sales,))
+    assert scope.explain(user(department="Finance"), assigned=False) == (
+        "scoping filter 'Sales': department EQUALS 'Sales' is false"
+    )
+    assert scope.explain(user(department="Sales", active=False), assigned=False) == (
+        "scoping filter 'Sales': accountEnabled IS TRUE is false"
+    )
+    both = Scope(ScopeMode.ALL, (sales, interns))
+    assert both.explain(user(department="Finance", title="CEO"), assigned=False) == (
+        "scoping filter 'Sales': department EQUALS 'Sales' is false; "
+        "scoping filter 'Interns': title EQUALS 'Intern' or 'Trainee' is false"
+    )
+    assert both.explain(user(title="Intern"), assigned=False) is None
+
+
+_CLAUSES = [
+    Clause("department", Operator.EQUALS, ("Sales",)),
+    Clause("department", Operator.NOT_EQUALS, ("Finance",)),
+    Clause("department", Operator.IS_NULL),
+    Clause("title", Operator.REGEX_MATCH, ("^Eng",)),
+    Clause("title", Operator.INCLUDES, ("er",)),
+    Clause("accountEnabled", Operator.IS_TRUE),
+    Clause("accountEnabled", Operator.IS_FALSE),
+    Clause("employeeId", Operator.GREATER_THAN, ("100",)),
+    Clause(MEMBER_OF, Operator.EQUALS, ("Engineering",)),
+    Clause(MEMBER_OF, Operator.IS_NOT_NULL),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    mode=st.sampled_from(list(ScopeMode)),
+    filters=st.lists(st.lists(st.sampled_from(_CLAUSES), min_size=1, max_size=3), max_size=3),
+    department=st.sampled_from([None, "", "Sales", "Finance"]),
+    title=st.sampled_from([None, "Engineer", "Manager", "Intern"]),
+    active=st.booleans(),
+    number=st.sampled_from([None, "99", "101", "n/a"]),
+    groups=st.lists(st.sampled_from(["Engineering", "All staff"]), unique=True),
+    assigned=st.booleans(),
+)
+def test_explain_is_none_exactly_when_the_object_is_in_scope(
+    mode: ScopeMode,
+    filters: list[list[Clause]],
+    department: str | None,
+    title: str | None,
+    active: bool,
+    number: str | None,
+    groups: list[str],
+    assigned: bool,
+) -> None:
+    scope = Scope(mode, tuple(ScopingFilter(f"f{n}", tuple(c)) for n, c in enumerate(filters)))
+    base = user(department=department, title=title, active=active, employeeNumber=number)
+    source = Source(base.resource, groups=tuple(groups))
+    reason = scope.explain(source, assigned=assigned)
+    assert (reason is None) == scope.includes(source, assigned=assigned)
+    if reason is not None and (assigned or mode is ScopeMode.ALL):
+        assert reason.count("scoping filter") == len(filters)
