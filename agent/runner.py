@@ -68,7 +68,7 @@ async def run(
         loop.add_signal_handler(sig, stop.set)
     structlog.contextvars.bind_contextvars(agent=settings.name)
     retention = settings.journal_retention_days * 86400
-    pruner = asyncio.create_task(_prune_forever(journal, retention), name="journal-prune")
+    pruner = asyncio.create_task(prune_forever(journal, retention), name="journal-prune")
     try:
         log.info("agent starting", connectors=sorted(connectors), relay=settings.relay)
         session = AgentSession(
@@ -100,7 +100,7 @@ async def run(
 JOURNAL_PRUNE_INTERVAL = 3600.0
 
 
-async def _prune_forever(journal: Journal, retention: float) -> None:
+async def prune_forever(journal: Journal, retention: float) -> None:
     """Forget journal entries older than the retention, at start and then hourly, so a
     long-running agent's journal stays the size of its recent work."""
     while True:

@@ -157,7 +157,7 @@ class AgentSettings:
             journal_retention_days=agent.number(
                 "journal_retention_days", d.journal_retention_days, minimum=0.01
             ),
-            connectors=tuple(_connectors(root)),
+            connectors=tuple(read_connectors(root)),
         )
         agent.reject_unknown()
         root.reject_unknown()
@@ -169,7 +169,9 @@ def _ca_file(agent: Table) -> str | None:
     return None if path is None else str(path)
 
 
-def _connectors(root: Table) -> list[ConnectorSettings]:
+def read_connectors(root: Table) -> list[ConnectorSettings]:
+    """The ``[connectors.NAME]`` tables of ``root`` (agent.toml's, or relay.toml's for the
+    built-in agent); each connector type checks the rest of its table when it is built."""
     out = []
     for name, table in root.tables("connectors"):
         if not valid_name(name):

@@ -11,11 +11,13 @@ import structlog
 from aiohttp import web
 
 from relay.directory import server as scim_server
+from relay.engine.builtin import BuiltinAgent
+from relay.engine.engine import Engine
 from relay.exceptions import StoreError
 from relay.hub.endpoint import agent_socket, close_all
 from relay.hub.hub import Hub
 from relay.hub.registration import register
-from relay.keys import HUB, RELAY_KEY, SETTINGS, SOCKETS, STORE
+from relay.keys import BUILTIN, ENGINE, HUB, RELAY_KEY, SETTINGS, SOCKETS, STORE
 from relay.settings import RelaySettings
 from relay.store.configured import STORE_FILE as STORE_FILE
 from relay.store.configured import configured_store
@@ -65,7 +67,22 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    app.cleanup_ctx.extend([store_ctx, key_ctx, hub_ctx, revocation_ctx])
+    async def builtin_ctx(app: web.Application) -> AsyncIterator[None]:
+        builtin = BuiltinAgent(settings.connectors, data_dir, source=settings.source)
+        await builtin.open()
+        app[BUILTIN] = builtin
+        yield
+        await builtin.close()
+
+    async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
+        engine = Engine(app[STORE], app[HUB], app[BUILTIN], settings.engine)
+        app[ENGINE] = engine
+        if settings.engine.enabled:
+            await engine.start()
+        yield
+        await engine.stop()
+
+    app.cleanup_ctx.extend([store_ctx, key_ctx, hub_ctx, revocation_ctx, builtin_ctx, engine_ctx])
     app.on_shutdown.append(close_all)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/agent/v1/register", register)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -18,6 +17,7 @@ from agent import cli as agent_cli
 from relay import app as relay_app
 from relay.directory import cli as directory_cli
 from relay.directory import tokens as scim_tokens
+from relay.engine import cli as job_cli
 from relay.engine import gallery_cli
 from relay.settings import RelaySettings, parse_listen
 from relay.store.base import AgentRecord, Store, TokenRecord
@@ -28,16 +28,18 @@ from shared.exceptions import HatchwayError, SettingsError
 from shared.paths import Paths
 from shared.protocol import messages
 from shared.protocol.messages import VersionStatus, valid_name
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from shared.settings import parse_duration as seconds_in
 
 
 def parse_duration(text: str) -> float:
-    """``90s``, ``15m``, ``1h``, ``7d`` (or plain seconds) into seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if not match or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 1h or 7d")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    """``90s``, ``15m``, ``1h``, ``7d`` (or plain seconds) into seconds, more than zero."""
+    try:
+        seconds = seconds_in(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration longer than zero")
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_cli.add_commands(sub)
     gallery_cli.add_commands(sub)
     directory_cli.add_commands(sub)
+    job_cli.add_commands(sub)
 
     demo = sub.add_parser("demo", help="relay, agent and a SQLite target, end to end")
     demo.add_argument("--once", action="store_true", help="exit when the demo is done")

@@ -7,6 +7,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from relay.directory.service import Directory
 from relay.directory.tokens import TokenVerifier
+from relay.engine.builtin import BuiltinAgent
+from relay.engine.engine import Engine
 from relay.hub.hub import Hub
 from relay.settings import RelaySettings
 from relay.store.base import Store
@@ -18,3 +20,5 @@ HUB = web.AppKey("hub", Hub)
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
 SCIM_DIRECTORY = web.AppKey("scim_directory", Directory)
 SCIM_TOKENS = web.AppKey("scim_tokens", TokenVerifier)
+BUILTIN = web.AppKey("builtin", BuiltinAgent)
+ENGINE = web.AppKey("engine", Engine)

@@ -9,6 +9,14 @@ Every key is optional; a missing file means all defaults. Example::
     [limits]
     window = 8
     max_batch_operations = 1000
+
+    [engine]                      # provisioning jobs (relay.engine.settings)
+    batch_size = 500
+
+    [connectors.slack]            # a cloud app served by the built-in agent,
+    type = "scim"                 # in agent.toml's format
+    base_url = "https://api.slack.com/scim/v2"
+    token = "xoxp-..."
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo
 
+from agent.settings import ConnectorSettings, read_connectors
 from relay.directory.settings import ScimSettings
+from relay.engine.settings import EngineSettings
 from shared.protocol.messages import Limits
 from shared.settings import Table, read_toml
 
@@ -57,6 +67,14 @@ class RelaySettings:
     store: str = "sqlite"
     #: The inbound SCIM endpoint's limits (the ``[scim]`` table).
     scim: ScimSettings = field(default_factory=ScimSettings)
+    #: How provisioning jobs run (the ``[engine]`` table).
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    #: The built-in agent's connectors, for cloud apps (``[connectors.NAME]`` tables, as in
+    #: ``agent.toml``); none by default.
+    connectors: tuple[ConnectorSettings, ...] = ()
+    #: The file these settings were read from, named in errors found later (a connector
+    #: table is checked when the built-in agent builds it).
+    source: str = field(default="relay.toml", compare=False)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.tls_certificate is None or self.tls_private_key is None:
@@ -123,6 +141,11 @@ class RelaySettings:
             limits=limits,
             store=store,
             scim=ScimSettings.load(table.table("scim")),
+            engine=EngineSettings.load(
+                table.table("engine"), max_batch_operations=limits.max_batch_operations
+            ),
+            connectors=tuple(read_connectors(table)),
+            source=str(path),
         )
         table.reject_unknown()
         return settings

@@ -10,7 +10,10 @@
         │       └── DateFormatError    a date text or format that cannot be used
         ├── MappingError               a mapping is refused when saved; names it
         ├── ScopingError               a filter is refused when saved; names it and the clause
-        └── UnknownTemplateError       no gallery template has that name
+        ├── UnknownTemplateError       no gallery template has that name
+        ├── TargetUnavailable          a batch could not be delivered to its target
+        ├── Quarantine                 a job must stop until an administrator or time fixes it
+        └── RequestFailed              the CLI's request to the running relay got no result
 
 Everything an expression can get wrong in its text is an ``ExpressionSyntaxError`` at
 compile time, when an administrator saves it; only what depends on one object's values is
@@ -66,3 +69,23 @@ class ScopingError(EngineError):
 
 class UnknownTemplateError(EngineError):
     """No gallery template has the name asked for; the message lists the templates."""
+
+
+class TargetUnavailable(EngineError):
+    """A batch of operations could not be delivered to its target (agent unknown, revoked,
+    offline past the timeout, refused). Nothing is known to have been done, so the engine
+    retries every object of the batch later; these do not count towards quarantine."""
+
+
+class Quarantine(EngineError):
+    """A job must stop: its target refuses the relay's credentials, or too many operations
+    fail. ``reason`` is the readable cause shown by ``hatchway job status``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class RequestFailed(EngineError):
+    """A request the CLI left for the running relay (provision on demand, dry run) was
+    answered with an error, or not answered in time (no relay serves the store)."""

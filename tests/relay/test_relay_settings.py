@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from relay.engine.retry import QuarantinePolicy, RetryPolicy
+from relay.engine.settings import EngineSettings
 from relay.settings import RelaySettings, parse_listen
 from shared.exceptions import SettingsError
 from shared.protocol.messages import Limits
@@ -191,4 +193,95 @@ def test_the_store_is_sqlite_by_default_or_a_postgresql_url(tmp_path: Path) -> N
 def test_a_bad_store_is_refused(tmp_path: Path, store: str, problem: str) -> None:
     error = load_error(tmp_path, f'store = "{store}"\n')
     assert error.key == "store"
+    assert problem in str(error)
+
+
+# [engine] and the built-in agent's [connectors.NAME] tables ------------------------------
+
+
+def test_the_engine_table_is_read_with_its_retry_and_quarantine_tables(tmp_path: Path) -> None:
+    settings = RelaySettings.load(
+        write(
+            tmp_path,
+            "[engine]\nenabled = false\nbatch_size = 200\nbatches_in_flight = 2\n"
+            "control_interval = 0.5\nlog_retention_days = 7\nsend_timeout = 60\n"
+            "[engine.retry]\nbase = 1\nfactor = 3\nmaximum = 600\njitter = 0\n"
+            "[engine.quarantine]\nfailure_share = 0.8\nminimum_operations = 5\n"
+            "schedule = [10, 20.5]\n",
+        )
+    )
+    engine = settings.engine
+    assert (engine.enabled, engine.batch_size, engine.batches_in_flight) == (False, 200, 2)
+    assert (engine.control_interval, engine.log_retention_days, engine.send_timeout) == (
+        0.5,
+        7.0,
+        60.0,
+    )
+    assert engine.retry == RetryPolicy(base=1.0, factor=3.0, maximum=600.0, jitter=0.0)
+    assert engine.quarantine == QuarantinePolicy(
+        failure_share=0.8, minimum_operations=5, schedule=(10.0, 20.5)
+    )
+
+
+def test_engine_defaults(tmp_path: Path) -> None:
+    engine = RelaySettings.load(write(tmp_path, "")).engine
+    assert engine == EngineSettings()
+    assert engine.batch_size == 500
+    assert engine.retry == RetryPolicy()
+    assert engine.quarantine == QuarantinePolicy()
+
+
+def test_the_batch_size_defaults_to_a_lower_batch_limit(tmp_path: Path) -> None:
+    settings = RelaySettings.load(write(tmp_path, "[limits]\nmax_batch_operations = 100\n"))
+    assert settings.engine.batch_size == 100
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("[engine]\nbatch_size = 1001\n", "engine.batch_size", "max_batch_operations (1000)"),
+        (
+            "[limits]\nmax_batch_operations = 50\n[engine]\nbatch_size = 60\n",
+            "engine.batch_size",
+            "at most limits.max_batch_operations (50)",
+        ),
+        ("[engine]\nbatch_size = 0\n", "engine.batch_size", "at least 1"),
+        ("[engine]\nbatches = 2\n", "engine.batches", "not a known setting"),
+        ("[engine.retry]\njitter = 1.5\n", "engine.retry.jitter", "share from 0 to 1"),
+        ("[engine.retry]\nbase = 10\nmaximum = 5\n", "engine.retry.maximum", "at least 10"),
+        ("[engine.quarantine]\nschedule = []\n", "engine.quarantine.schedule", "non-empty"),
+        ('[engine.quarantine]\nschedule = ["1h"]\n', "engine.quarantine.schedule", "seconds"),
+        ("[engine.quarantine]\nfailure_share = 0\n", "engine.quarantine.failure_share", "above 0"),
+    ],
+)
+def test_a_bad_engine_setting_is_refused(tmp_path: Path, text: str, key: str, problem: str) -> None:
+    error = load_error(tmp_path, text)
+    assert error.key == key
+    assert problem in str(error)
+
+
+def test_connector_tables_are_read_as_in_agent_toml(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[connectors.slack]\ntype = "scim"\nbase_url = "https://api.example.com/scim/v2"\n'
+        'token = "t"\n\n[connectors.zoom]\ntype = "scim"\nbase_url = "https://zoom.example"\n',
+    )
+    settings = RelaySettings.load(path)
+    assert [(c.name, c.type) for c in settings.connectors] == [("slack", "scim"), ("zoom", "scim")]
+    assert settings.connectors[0].table["base_url"] == "https://api.example.com/scim/v2"
+    assert settings.source == str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ('[connectors.slack]\nbase_url = "https://x"\n', "connectors.slack.type", "is required"),
+        ('[connectors."bad name"]\ntype = "scim"\n', "connectors.bad name", "connector name"),
+    ],
+)
+def test_a_bad_connector_table_is_refused(
+    tmp_path: Path, text: str, key: str, problem: str
+) -> None:
+    error = load_error(tmp_path, text)
+    assert error.key == key
     assert problem in str(error)

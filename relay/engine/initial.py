@@ -1,0 +1,138 @@
+"""The initial cycle: bring the target in line with the directory the first time.
+
+The target is read once per object class into a :class:`MatchIndex`, so an account that
+already exists is found by its matching attributes without a search per object, and is
+linked instead of created. Then every directory entry goes through the processor, users
+before groups (so members have anchors), a page at a time; the cycle's checkpoint (the
+last entry id of the last page done) is saved after each page, so a relay stopped in the
+middle resumes where it was. Last, the job's shadows whose entries are gone or out of scope
+are deprovisioned, all of them staged when the deletion guard says they are too many.
+
+The change-log position is taken before anything is read: the incremental cycle starts
+there, replaying what changed during the initial cycle (harmless, thanks to the shadows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from relay.directory.query import Query
+from relay.engine.cycles import JobRun, Ref, chunks, read_target
+from relay.engine.guard import over_threshold
+from relay.engine.processor import Deprovisions, MatchIndex
+from relay.store.base import EntryKind
+from relay.store.engine_records import CycleKind, CycleRecord, CycleState, CycleWrite
+
+log = structlog.get_logger("relay.engine")
+
+#: The checkpoint's phase after the kinds: deprovisioning shadows.
+DEPROVISION = "deprovision"
+
+
+async def run_initial(
+    run: JobRun, *, on_cycle: Callable[[CycleRecord], None] | None = None
+) -> CycleRecord:
+    """Run (or resume) the job's initial cycle to its end and return it; the job is then
+    ``initial_done`` with its cursor where the cycle began. ``on_cycle`` is told the cycle
+    as soon as it is known, for progress reports."""
+    store = run.store
+    cycle = await _resume_or_start(run)
+    if on_cycle is not None:
+        on_cycle(cycle)
+    checkpoint = dict(cycle.checkpoint)
+    cursor: int = checkpoint["cursor"]
+    phases = [str(kind) for kind in run.kinds()] + [DEPROVISION]
+    start = phases.index(checkpoint.get("phase", phases[0]))
+    log.info("initial cycle", job=run.name, cycle=cycle.id, resumed_at=checkpoint)
+    index = await build_index(run)
+    page_size = run.settings.batch_size * run.settings.batches_in_flight
+    for kind in run.kinds()[start:]:
+        after = checkpoint.get("after", "") if checkpoint.get("phase") == kind else ""
+        while page := await store.entries_page(kind, after_id=after, limit=page_size):
+            refs: list[Ref] = [(kind, e.id) for e in page]
+            await run.processor.process(
+                refs, cycle=cycle, deprovisions=Deprovisions.DEFER, index=index
+            )
+            after = page[-1].id
+            checkpoint = {"cursor": cursor, "phase": str(kind), "after": after}
+            await store.update_cycle(cycle.id, checkpoint=checkpoint)
+    await store.update_cycle(cycle.id, checkpoint={"cursor": cursor, "phase": DEPROVISION})
+    await deprovision_leftovers(run, cycle)
+    cycle = await store.update_cycle(cycle.id, state=CycleState.DONE)
+    await store.update_job(run.name, initial_done=True, cursor=cursor)
+    log.info("initial cycle done", job=run.name, cycle=cycle.id, counts=cycle.counts)
+    return cycle
+
+
+async def _resume_or_start(run: JobRun) -> CycleRecord:
+    """The job's unfinished initial cycle, or a new one with its total and the change-log
+    position it starts from."""
+    store = run.store
+    running = await store.list_cycles(run.name, state=CycleState.RUNNING, limit=50)
+    found = next(
+        (c for c in running if c.kind is CycleKind.INITIAL and c.checkpoint is not None), None
+    )
+    if found is not None:
+        return found
+    cursor = await store.latest_change()
+    total = await store.count_shadows(run.name)
+    for kind in run.kinds():
+        _, count = await store.query_entries(kind, Query(count=0))
+        total += count
+    cycle = await store.start_cycle(run.name, CycleKind.INITIAL, total=total)
+    return await store.update_cycle(cycle.id, checkpoint={"cursor": cursor})
+
+
+async def build_index(run: JobRun) -> dict[EntryKind, MatchIndex]:
+    """The target's objects of every mapped class, by their matching attributes."""
+    indexes: dict[EntryKind, MatchIndex] = {}
+    for kind in run.kinds():
+        mapper = run.mappers[kind]
+        if not mapper.matching_attributes:
+            continue
+        index = indexes[kind] = MatchIndex(mapper.matching_attributes)
+        object_class = mapper.mapping.object_class
+        async for page in read_target(
+            run.target, run.name, object_class, timeout=run.settings.send_timeout
+        ):
+            for obj in page:
+                index.add(obj)
+    return indexes
+
+
+async def deprovision_leftovers(run: JobRun, cycle: CycleRecord) -> None:
+    """Deprovision the job's shadows whose entries left the directory or the scope: all
+    counted first, then sent, or staged when the deletion guard finds them too many."""
+    store = run.store
+    candidates: list[Ref] = []
+    scanned = 0
+    for kind in run.kinds():
+        after = ""
+        while shadows := await store.shadows_page(
+            run.name, kind, after_id=after, limit=run.settings.batch_size
+        ):
+            after = shadows[-1].entry_id
+            scanned += len(shadows)
+            candidates += await run.processor.deprovision_candidates(
+                [(kind, s.entry_id) for s in shadows]
+            )
+    linked = await store.count_shadows(run.name)
+    so_far = await store.get_cycle(cycle.id)
+    await store.update_cycle(cycle.id, total=so_far.done + linked)
+    staged = over_threshold(run.job.guard, len(candidates), linked)
+    mode = Deprovisions.STAGE if staged else Deprovisions.SEND
+    if candidates:
+        log.log(
+            30 if staged else 20,
+            "initial cycle deprovisions",
+            job=run.name,
+            count=len(candidates),
+            staged=staged,
+        )
+    await store.record_batch(
+        CycleWrite(job=run.name, cycle=cycle.id, done=scanned - len(candidates))
+    )
+    for part in chunks(candidates, run.settings.batch_size * run.settings.batches_in_flight):
+        await run.processor.process(part, cycle=cycle, deprovisions=mode)

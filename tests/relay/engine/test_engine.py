@@ -1,0 +1,353 @@
+"""The engine inside a real relay: a job provisions a SQL database through an agent process
+(SQLite over ODBC, and PostgreSQL), follows changes, and stages a mass deletion until it is
+approved. And the engine's own duties: resuming an interrupted initial cycle in a new
+engine, and quarantining a job whose target refuses it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyodbc
+import pytest
+
+from relay.engine.engine import Engine
+from relay.engine.job import JobSettings
+from relay.engine.settings import EngineSettings
+from relay.engine.target import Target
+from relay.hub.hub import Hub
+from relay.settings import RelaySettings
+from relay.store.base import EntryKind, EntryWrite, MemberChange, Store
+from relay.store.engine_records import CycleKind, CycleState, JobState, StagedDecision
+from relay.store.sqlite import SqliteStore
+from shared.connector import USER, Operation, OperationError, OperationResult
+from shared.exceptions import ErrorClass
+from tests.e2e.harness import AgentProcess, RelayHarness, registered_agent
+from tests.relay.engine.cycle_helpers import add_users, spec
+from tests.relay.engine.memory_target import MemoryTarget
+from tests.servers.ports import free_port
+
+TABLES = {
+    "sqlite": (
+        "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, user_name TEXT UNIQUE NOT"
+        " NULL, email TEXT, display_name TEXT, department TEXT, active INTEGER,"
+        " external_id TEXT)",
+        "CREATE TABLE groups (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL)",
+        "CREATE TABLE group_members (group_id INTEGER NOT NULL REFERENCES groups (id),"
+        " user_id INTEGER NOT NULL REFERENCES users (id), PRIMARY KEY (group_id, user_id))",
+    ),
+    "postgresql": (
+        "CREATE TABLE users (id SERIAL PRIMARY KEY, user_name TEXT UNIQUE NOT NULL, email TEXT,"
+        " display_name TEXT, department TEXT, active BOOLEAN, external_id TEXT)",
+        "CREATE TABLE groups (id SERIAL PRIMARY KEY, name TEXT UNIQUE NOT NULL)",
+        "CREATE TABLE group_members (group_id INTEGER NOT NULL REFERENCES groups (id),"
+        " user_id INTEGER NOT NULL REFERENCES users (id), PRIMARY KEY (group_id, user_id))",
+    ),
+}
+FIXTURES = {"sqlite": "sqlite_odbc_database", "postgresql": "postgres_database"}
+
+JOB = """
+target = "sql"
+scope = "assigned"
+
+[connection]
+agent = "sql-agent"
+connector = "hr"
+
+[deprovision]
+users = "delete"
+
+[guard]
+threshold = 500
+settle = 0.5
+"""
+
+
+class Database:
+    def __init__(self, connection_string: str) -> None:
+        self.connection_string = connection_string
+
+    def execute(self, *statements: str) -> None:
+        with pyodbc.connect(self.connection_string, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with pyodbc.connect(self.connection_string, autocommit=True) as conn:
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+    def users(self) -> dict[str, tuple[Any, ...]]:
+        """user_name -> (display_name, department)."""
+        rows = self.rows("SELECT user_name, display_name, department FROM users")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def members(self) -> dict[str, list[str]]:
+        """group name -> sorted user names."""
+        out: dict[str, list[str]] = {n: [] for (n,) in self.rows("SELECT name FROM groups")}
+        for group, user in self.rows(
+            "SELECT g.name, u.user_name FROM group_members m JOIN groups g ON g.id = m.group_id"
+            " JOIN users u ON u.id = m.user_id"
+        ):
+            out[group].append(user)
+        return {g: sorted(u) for g, u in out.items()}
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any] | Any], *, timeout: float = 60.0, what: str = ""
+) -> None:
+    """Poll ``check`` (a function returning a truthy value when done) with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.05)
+
+
+def user(name: str, department: str) -> dict[str, Any]:
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": f"{name}@example.com",
+        "displayName": name.replace(".", " ").title(),
+        "active": True,
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": department},
+    }
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[RelayHarness]:
+    settings = RelaySettings(
+        listen=f"127.0.0.1:{free_port()}",
+        shutdown_timeout=2,
+        engine=EngineSettings(control_interval=0.1),
+    )
+    harness = RelayHarness(tmp_path / "relay", settings)
+    await harness.start()
+    yield harness
+    await harness.stop()
+
+
+@pytest.fixture
+async def agent(relay: RelayHarness, tmp_path: Path) -> AsyncIterator[AgentProcess]:
+    made = await registered_agent(relay, tmp_path / "agents", "sql-agent")
+    yield made
+    if made.proc is not None and made.proc.returncode is None:
+        await made.kill()
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_a_job_provisions_follows_changes_and_guards_deletions(
+    dialect: str, relay: RelayHarness, agent: AgentProcess, request: pytest.FixtureRequest
+) -> None:
+    database = Database(request.getfixturevalue(FIXTURES[dialect]).odbc_connection_string)
+    database.execute(*TABLES[dialect])
+    agent.add_connector(
+        "hr",
+        type="sql",
+        dialect=dialect,
+        connection_string=database.connection_string,
+        groups_table="groups",
+    )
+    await agent.start()
+    await asyncio.wait_for(relay.hub.link("sql-agent").connected.wait(), 30)
+    store = relay.store
+
+    # The directory: engineers in an assigned group, one user assigned directly, and
+    # salespeople the job must not see.
+    engineers = [
+        await store.create_entry(EntryKind.USER, user(f"eng.{i}", "R&D")) for i in range(6)
+    ]
+    sales = [
+        await store.create_entry(EntryKind.USER, user(f"sales.{i}", "Sales")) for i in range(3)
+    ]
+    boss = await store.create_entry(EntryKind.USER, user("the.boss", "Board"))
+    group = await store.create_entry(
+        EntryKind.GROUP,
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Engineering"},
+        members=[e.id for e in engineers],
+    )
+    await store.create_entry(
+        EntryKind.GROUP,
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales"},
+        members=[e.id for e in sales],
+    )
+    await store.assign("crm", EntryKind.GROUP, group.id)
+    await store.assign("crm", EntryKind.USER, boss.id)
+    await store.create_job("crm", JOB)
+    await store.update_job("crm", state=JobState.RUNNING)
+
+    expected = {f"eng.{i}@example.com": (f"Eng {i}", "R&D") for i in range(6)}
+    expected["the.boss@example.com"] = ("The Boss", "Board")
+    engineering = sorted(f"eng.{i}@example.com" for i in range(6))
+    await eventually(
+        lambda: database.users() == expected and database.members() == {"Engineering": engineering},
+        what="the initial cycle's result",
+    )
+
+    async def initial_done() -> bool:
+        return (await store.get_job("crm")).initial_done
+
+    await eventually(initial_done, what="the initial cycle's end")
+    [initial] = [c for c in await store.list_cycles("crm") if c.kind is CycleKind.INITIAL]
+    assert initial.state is CycleState.DONE
+
+    # Changes flow: a rename, an unassignment, a new member of the assigned group.
+    renamed = {**engineers[2].resource, "displayName": "Eng Two"}
+    await store.update_entry(EntryKind.USER, engineers[2].id, resource=renamed)
+    await store.unassign("crm", EntryKind.USER, boss.id)
+    await store.update_entry(EntryKind.GROUP, group.id, members=MemberChange(add=(sales[0].id,)))
+    expected["eng.2@example.com"] = ("Eng Two", "R&D")
+    del expected["the.boss@example.com"]
+    expected["sales.0@example.com"] = ("Sales 0", "Sales")
+    engineering = sorted([*engineering, "sales.0@example.com"])
+    await eventually(
+        lambda: database.users() == expected and database.members() == {"Engineering": engineering},
+        what="incremental changes",
+    )
+
+    # 650 more engineers arrive; then 600 of them leave at once: more than the threshold.
+    writes = [EntryWrite(EntryKind.USER, resource=user(f"temp.{i:03d}", "R&D")) for i in range(650)]
+    temps = [e for e in await store.write_entries(writes) if e is not None]
+    await store.update_entry(
+        EntryKind.GROUP, group.id, members=MemberChange(add=tuple(e.id for e in temps))
+    )
+    await eventually(lambda: len(database.users()) == len(expected) + 650, what="650 creates")
+    await store.write_entries([EntryWrite(EntryKind.USER, t.id, delete=True) for t in temps[:600]])
+
+    async def staged() -> bool:
+        return len(await store.list_staged("crm", decision=StagedDecision.PENDING)) == 600
+
+    await eventually(staged, what="600 staged deletions")
+    assert len(database.users()) == len(expected) + 650  # nothing deleted yet
+
+    assert await store.decide_staged("crm", StagedDecision.APPROVED) == 600
+    await eventually(lambda: len(database.users()) == len(expected) + 50, what="approved deletes")
+    remaining = {u for u in database.users() if u.startswith("temp.")}
+    assert remaining == {f"temp.{i:03d}@example.com" for i in range(600, 650)}
+
+    async def unstaged() -> bool:
+        return await store.list_staged("crm") == []
+
+    await eventually(unstaged, what="the stage emptied")
+
+
+class MemoryEngine(Engine):
+    """The engine with every job's target in memory."""
+
+    def __init__(self, store: Store, target: Target, settings: EngineSettings) -> None:
+        super().__init__(store, Hub(store), None, settings)
+        self.target = target
+
+    def target_for(self, settings: JobSettings) -> Target:
+        return self.target
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    await store.open()
+    yield store
+    await store.close()
+
+
+SETTINGS = EngineSettings(control_interval=0.05, batch_size=5, batches_in_flight=1)
+
+
+async def test_a_new_engine_resumes_an_interrupted_initial_cycle(store: Store) -> None:
+    await add_users(store, 20)
+    target = MemoryTarget()
+    target.hold_after = 10
+    await store.create_job("mem", spec())
+    await store.update_job("mem", state=JobState.RUNNING)
+    first = MemoryEngine(store, target, SETTINGS)
+    await first.start()
+    await asyncio.wait_for(target.holding.wait(), 10)
+    progress = await first.progress("mem")
+    assert progress is not None
+    assert progress.kind is CycleKind.INITIAL
+    assert progress.done == 10
+    assert progress.total == 20
+    await first.stop()
+    [running] = await store.list_cycles("mem", state=CycleState.RUNNING)
+    assert running.checkpoint["after"]
+
+    target.hold_after = None
+    second = MemoryEngine(store, target, SETTINGS)
+    await second.start()
+    try:
+
+        async def done() -> bool:
+            return (await store.get_job("mem")).initial_done
+
+        await eventually(done, timeout=10, what="the resumed initial cycle")
+    finally:
+        await second.stop()
+    assert len(target.by_name(USER)) == len(target.objects[USER]) == 20
+    assert target.writes == 20
+    assert (await store.get_cycle(running.id)).state is CycleState.DONE
+
+
+class RefusingTarget(MemoryTarget):
+    async def run(
+        self, operations: Sequence[Operation], *, timeout: float | None = 120.0
+    ) -> list[OperationResult]:
+        error = OperationError(ErrorClass.AUTHENTICATION, "invalid credentials")
+        return [OperationResult(op.key, error=error) for op in operations]
+
+
+async def test_a_target_refusing_the_credentials_quarantines_the_job(store: Store) -> None:
+    await store.create_job("mem", spec())
+    await store.update_job("mem", state=JobState.RUNNING)
+    engine = MemoryEngine(store, RefusingTarget(), SETTINGS)
+    await engine.start()
+    try:
+
+        async def quarantined() -> bool:
+            return (await store.get_job("mem")).state is JobState.QUARANTINED
+
+        await eventually(quarantined, timeout=10, what="quarantine")
+    finally:
+        await engine.stop()
+    job = await store.get_job("mem")
+    assert job.quarantine_reason is not None
+    assert "invalid credentials" in job.quarantine_reason
+    assert job.next_attempt_at is not None
+    assert job.next_attempt_at >= job.updated_at + SETTINGS.quarantine.schedule[0] - 1
+
+
+async def test_provision_on_demand_and_dry_run_answer_requests(store: Store) -> None:
+    [alice, bob] = await add_users(store, 2)
+    target = MemoryTarget()
+    await store.create_job("mem", spec())  # created, not running: nothing happens by itself
+    engine = MemoryEngine(store, target, SETTINGS)
+    await engine.start()
+    try:
+        dry = await store.create_request("mem", "dry_run", {"limit": 1})
+        one = await store.create_request(
+            "mem", "provision", {"kind": "user", "entry": "user001@example.com"}
+        )
+
+        async def answered() -> bool:
+            found = [await store.get_request(r.id) for r in (dry, one)]
+            return all(r.finished_at is not None for r in found)
+
+        await eventually(answered, timeout=10, what="the requests' answers")
+    finally:
+        await engine.stop()
+    plan = (await store.get_request(dry.id)).result
+    assert plan["counts"] == {"create:success": 2}
+    assert len(plan["planned"]) == 1
+    result = (await store.get_request(one.id)).result
+    assert result["entry_id"] == bob
+    assert result["action"] == "create"
+    assert result["steps"]
+    assert sorted(target.by_name(USER)) == ["user001@example.com"]
+    assert await store.get_shadows("mem", EntryKind.USER, [alice]) == {}
