@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     directory_cli.add_commands(sub)
     job_cli.add_commands(sub)
 
-    demo = sub.add_parser("demo", help="relay, agent and a SQLite target, end to end")
+    demo = sub.add_parser("demo", help="the provisioning story, end to end")
     demo.add_argument("--once", action="store_true", help="exit when the demo is done")
     demo.add_argument("--workdir", help="folder for the demo's files (default: a temporary one)")
     demo.set_defaults(handler=_demo)
