@@ -149,6 +149,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--timeout", type=_seconds, default=DEFAULT_REQUEST_TIMEOUT, help="seconds (default 60)"
     )
     dry.set_defaults(request="dry_run")
+    reconcile = command("reconcile", "compare the target with the shadows now, repair drift", _ask)
+    reconcile.add_argument("name")
+    reconcile.add_argument("--json", action="store_true", help="print the answer as JSON")
+    reconcile.add_argument(
+        "--timeout", type=_seconds, default=DEFAULT_REQUEST_TIMEOUT, help="seconds (default 60)"
+    )
+    reconcile.set_defaults(request="reconcile")
 
 
 def moment(text: str, *, now: Callable[[], float] = time.time) -> float:
@@ -612,8 +619,10 @@ def _ask(args: argparse.Namespace) -> int:
     if args.request == "provision":
         kind = EntryKind.GROUP if args.group else EntryKind.USER
         request_args: dict[str, Any] = {"kind": kind.value, "entry": args.entry}
-    else:
+    elif args.request == "dry_run":
         request_args = {"limit": args.limit}
+    else:
+        request_args = {}
     result = _on_store(
         args,
         lambda store: ask_relay(store, args.name, args.request, request_args, timeout=args.timeout),
@@ -622,6 +631,11 @@ def _ask(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     elif args.request == "provision":
         _print_outcome(result, args.entry)
+    elif args.request == "reconcile":
+        print(
+            f"reconcile of job {args.name!r} requested; follow it with"
+            f" 'hatchway job status {args.name}' and the logs of its cycle"
+        )
     else:
         _print_plan(result)
     return 0

@@ -615,3 +615,15 @@ def test_provision_and_dry_run_are_answered_by_a_serving_relay(
     assert out.startswith(f"user {name} (id {ada.id}): create success")
     found = scim_server.request("GET", f"/Users?filter=userName%20eq%20%22{name}%22")
     assert [r["userName"] for r in found["Resources"]] == [name]
+    code, out, err = hatchway(capsys, "job", "reconcile", "crm", "--timeout", "30", *folders)
+    assert code == 1
+    assert "job 'crm' is not running in this relay" in err
+    assert hatchway(capsys, "job", "start", "crm", *folders)[0] == 0
+    deadline = time.monotonic() + 30
+    while True:
+        code, out, err = hatchway(capsys, "job", "reconcile", "crm", "--timeout", "30", *folders)
+        if code == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # the relay notices the start at its next look at the jobs
+    assert code == 0, err
+    assert "reconcile of job 'crm' requested" in out
