@@ -399,6 +399,8 @@ class JobTask:
         incremental = Incremental(run, record.cursor)
         started = engine.clock()
         while True:
+            if await self._superseded():
+                return
             await incremental.step()
             self.cycle = incremental.cycle or self.cycle
             if self.trial:
@@ -414,6 +416,17 @@ class JobTask:
 
     def _on_cycle(self, cycle: CycleRecord) -> None:
         self.cycle = cycle
+
+    async def _superseded(self) -> bool:
+        """Whether an administrator changed the job (its file, its state) since this task
+        began. The task then ends before it writes more, so a directory change made just
+        after a new job file is not written with the old one while the control loop has
+        not looked yet; the control loop starts the task of the new version."""
+        try:
+            record = await self.engine.store.get_job(self.name)
+        except NotFound:
+            return True
+        return self.version is not None and record.version != self.version
 
     def _reconcile_due(self, record: JobRecord, started: float) -> bool:
         if self.reconcile.is_set():

@@ -5,8 +5,10 @@ already exists is found by its matching attributes without a search per object, 
 linked instead of created. Then every directory entry goes through the processor, users
 before groups (so members have anchors), a page at a time; the cycle's checkpoint (the
 last entry id of the last page done) is saved after each page, so a relay stopped in the
-middle resumes where it was. Last, the job's shadows whose entries are gone or out of scope
-are deprovisioned, all of them staged when the deletion guard says they are too many.
+middle resumes where it was. Users whose references (a manager) named users a later page
+provisioned go through once more after the users, now that those have anchors. Last, the
+job's shadows whose entries are gone or out of scope are deprovisioned, all of them staged
+when the deletion guard says they are too many.
 
 The change-log position is taken before anything is read: the incremental cycle starts
 there, replaying what changed during the initial cycle (harmless, thanks to the shadows).
@@ -48,17 +50,28 @@ async def run_initial(
     log.info("initial cycle", job=run.name, cycle=cycle.id, resumed_at=checkpoint)
     index = await build_index(run)
     page_size = run.settings.batch_size * run.settings.batches_in_flight
-    for kind in run.kinds()[start:]:
+    for position, kind in enumerate(run.kinds()[start:], start):
         after = checkpoint.get("after", "") if checkpoint.get("phase") == kind else ""
+        resumed = bool(after)
+        # Users whose references named objects without an anchor yet, and those ids.
+        waiting: dict[str, frozenset[str]] = {}
         while page := await store.entries_page(kind, after_id=after, limit=page_size):
             refs: list[Ref] = [(kind, e.id) for e in page]
-            await run.processor.process(
+            outcomes = await run.processor.process(
                 refs, cycle=cycle, deprovisions=Deprovisions.DEFER, index=index
             )
+            for outcome in outcomes:
+                if outcome.unresolved:
+                    waiting[outcome.entry_id] = outcome.unresolved
+                else:
+                    waiting.pop(outcome.entry_id, None)
             after = page[-1].id
             checkpoint = {"cursor": cursor, "phase": str(kind), "after": after}
             await store.update_cycle(cycle.id, checkpoint=checkpoint)
-    await store.update_cycle(cycle.id, checkpoint={"cursor": cursor, "phase": DEPROVISION})
+        if kind is EntryKind.USER:
+            await resolve_references(run, cycle, waiting, index=index, resumed=resumed)
+        checkpoint = {"cursor": cursor, "phase": phases[position + 1]}
+        await store.update_cycle(cycle.id, checkpoint=checkpoint)
     await deprovision_leftovers(run, cycle)
     cycle = await store.update_cycle(cycle.id, state=CycleState.DONE)
     await store.update_job(run.name, initial_done=True, cursor=cursor)
@@ -83,6 +96,44 @@ async def _resume_or_start(run: JobRun) -> CycleRecord:
         total += count
     cycle = await store.start_cycle(run.name, CycleKind.INITIAL, total=total)
     return await store.update_cycle(cycle.id, checkpoint={"cursor": cursor})
+
+
+async def resolve_references(
+    run: JobRun,
+    cycle: CycleRecord,
+    waiting: dict[str, frozenset[str]],
+    *,
+    index: dict[EntryKind, MatchIndex],
+    resumed: bool,
+) -> None:
+    """Process again the users whose references (a manager) named users that a later page
+    provisioned, now that those have anchors. A cycle resumed in the middle of its users
+    does not know which users of the pages before the stop were waiting: when the job
+    maps references, all its users go again (those already right cost no write)."""
+    store = run.store
+    page_size = run.settings.batch_size * run.settings.batches_in_flight
+    again: list[Ref] = []
+    mapper = run.mappers.get(EntryKind.USER)
+    if resumed and mapper is not None and any(m.reference for m in mapper.mapping.mappings):
+        after = ""
+        while page := await store.entries_page(EntryKind.USER, after_id=after, limit=page_size):
+            again += [(EntryKind.USER, e.id) for e in page]
+            after = page[-1].id
+    elif waiting:
+        named = sorted({i for ids in waiting.values() for i in ids})
+        linked: set[str] = set()
+        for start in range(0, len(named), run.settings.batch_size):
+            batch = named[start : start + run.settings.batch_size]
+            linked.update(await store.get_shadows(run.name, EntryKind.USER, batch))
+        again = [(EntryKind.USER, u) for u, ids in waiting.items() if ids & linked]
+    if not again:
+        return
+    log.info("initial cycle: references resolved", job=run.name, users=len(again))
+    so_far = await store.get_cycle(cycle.id)
+    if so_far.total is not None:
+        await store.update_cycle(cycle.id, total=so_far.total + len(again))
+    for part in chunks(again, page_size):
+        await run.processor.process(part, cycle=cycle, deprovisions=Deprovisions.DEFER, index=index)
 
 
 async def build_index(run: JobRun) -> dict[EntryKind, MatchIndex]:

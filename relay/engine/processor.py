@@ -131,6 +131,10 @@ class Outcome:
     steps: list[dict[str, Any]] = field(default_factory=list)
     attributes: Attributes | None = None
     deferred: bool = False
+    #: Directory ids the object references (a manager) that had no anchor in the target
+    #: yet: what was written lacks them, so the object is worth processing again once
+    #: they are provisioned.
+    unresolved: frozenset[str] = frozenset()
 
     @property
     def counter(self) -> str:
@@ -256,6 +260,7 @@ class _Work:
     logged: bool = True
     quarantine: str | None = None
     candidate: bool = False
+    unresolved: frozenset[str] = frozenset()
 
     def step(self, name: str, outcome: str, detail: Any = None) -> None:
         if self.steps is not None:
@@ -566,6 +571,7 @@ class Processor:
             missing = references.get(eid)
             if missing:
                 call.unresolved[eid] = missing
+                work.unresolved = frozenset(missing)
             works.append(work)
         return works
 
@@ -1074,6 +1080,7 @@ class Processor:
             steps=w.steps or [],
             attributes=w.attributes if call.dry_run or call.explain else None,
             deferred=w.deferred,
+            unresolved=w.unresolved,
         )
 
     def _write(

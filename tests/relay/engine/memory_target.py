@@ -36,6 +36,7 @@ USER_COLUMNS = (
     "title",
     "active",
     "external_id",
+    "manager",
 )
 NAMING = {USER: "user_name", GROUP: "name"}
 
