@@ -25,7 +25,7 @@ from relay.engine.cycles import JobRun, Ref, chunks, read_target
 from relay.engine.guard import over_threshold
 from relay.engine.processor import Deprovisions, MatchIndex
 from relay.store.base import EntryKind
-from relay.store.engine_records import CycleKind, CycleRecord, CycleState, CycleWrite
+from relay.store.engine_records import CycleKind, CycleRecord, CycleState
 
 log = structlog.get_logger("relay.engine")
 
@@ -90,7 +90,7 @@ async def _resume_or_start(run: JobRun) -> CycleRecord:
     if found is not None:
         return found
     cursor = await store.latest_change()
-    total = await store.count_shadows(run.name)
+    total = 0
     for kind in run.kinds():
         _, count = await store.query_entries(kind, Query(count=0))
         total += count
@@ -158,20 +158,20 @@ async def deprovision_leftovers(run: JobRun, cycle: CycleRecord) -> None:
     counted first, then sent, or staged when the deletion guard finds them too many."""
     store = run.store
     candidates: list[Ref] = []
-    scanned = 0
     for kind in run.kinds():
         after = ""
         while shadows := await store.shadows_page(
             run.name, kind, after_id=after, limit=run.settings.batch_size
         ):
             after = shadows[-1].entry_id
-            scanned += len(shadows)
             candidates += await run.processor.deprovision_candidates(
                 [(kind, s.entry_id) for s in shadows]
             )
     linked = await store.count_shadows(run.name)
+    # Entries deferred as out of scope in the pages before were not counted as done yet;
+    # with the shadows of deleted entries they are what is left.
     so_far = await store.get_cycle(cycle.id)
-    await store.update_cycle(cycle.id, total=so_far.done + linked)
+    await store.update_cycle(cycle.id, total=so_far.done + len(candidates))
     staged = over_threshold(run.job.guard, len(candidates), linked)
     mode = Deprovisions.STAGE if staged else Deprovisions.SEND
     if candidates:
@@ -182,8 +182,5 @@ async def deprovision_leftovers(run: JobRun, cycle: CycleRecord) -> None:
             count=len(candidates),
             staged=staged,
         )
-    await store.record_batch(
-        CycleWrite(job=run.name, cycle=cycle.id, done=scanned - len(candidates))
-    )
     for part in chunks(candidates, run.settings.batch_size * run.settings.batches_in_flight):
         await run.processor.process(part, cycle=cycle, deprovisions=mode)

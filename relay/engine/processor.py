@@ -219,6 +219,9 @@ class _Call:
     #: Users created or linked in this call, and users whose references lacked an anchor.
     created: set[str] = field(default_factory=set)
     unresolved: dict[str, set[str]] = field(default_factory=dict)
+    #: False for a second look at objects already counted in this call: progress counts
+    #: each object once.
+    counted: bool = True
 
 
 @dataclass(slots=True, eq=False)
@@ -467,7 +470,9 @@ class Processor:
                     eid for eid, missing in call.unresolved.items() if missing & call.created
                 )
                 call.unresolved = {}
+                call.counted = False
                 outcomes += await self._run_kind(kind, again, call)
+                call.counted = True
         if self.settings.quarantine.should_quarantine(call.failures, call.operations):
             raise Quarantine(
                 f"{call.failures} of {call.operations} operations on {self.target.name}"
@@ -1106,7 +1111,7 @@ class Processor:
             unstaged += call.unstage.get(ref, ())
             if w.deferred:
                 continue
-            done += 1
+            done += call.counted
             counts[outcome.counter] = counts.get(outcome.counter, 0) + 1
             if w.new_shadow is not None:
                 shadows.append(w.new_shadow)

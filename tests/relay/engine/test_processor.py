@@ -387,6 +387,8 @@ async def test_a_manager_created_in_the_same_call_is_referenced(world: World) ->
         (boss_anchor,)
     ]
     assert (await world.shadow(USER, ada)).values["manager"] == boss_anchor
+    # Progress counts each object once, the second look at ada included.
+    assert (await world.store.get_cycle(world.cycle.id)).done == 2
 
 
 # -- deprovisioning ---------------------------------------------------------------------
