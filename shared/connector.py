@@ -121,9 +121,13 @@ class AttributeInfo:
     required: bool = False
     unique: bool = False
     updatable: bool = True
+    #: False when ``search`` leaves the attribute out and only ``get`` reads it (ConnId's
+    #: "not returned by default"), as a SQL group's members: reconciling reads such
+    #: attributes object by object instead of taking their absence for emptiness.
+    returned_by_default: bool = True
 
     def as_wire(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "type": self.type.value,
             "multi_valued": self.multi_valued,
@@ -131,6 +135,9 @@ class AttributeInfo:
             "unique": self.unique,
             "updatable": self.updatable,
         }
+        if not self.returned_by_default:
+            out["returned_by_default"] = False
+        return out
 
     @classmethod
     def from_wire(cls, data: Any) -> Self:
@@ -148,6 +155,7 @@ class AttributeInfo:
             required=bool(data.get("required", False)),
             unique=bool(data.get("unique", False)),
             updatable=bool(data.get("updatable", True)),
+            returned_by_default=bool(data.get("returned_by_default", True)),
         )
 
 

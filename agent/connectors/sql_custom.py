@@ -69,7 +69,10 @@ class StatementMode(SqlMode):
             if statements.member_attribute is not None:
                 attributes.append(
                     AttributeInfo(
-                        statements.member_attribute, AttributeType.REFERENCE, multi_valued=True
+                        statements.member_attribute,
+                        AttributeType.REFERENCE,
+                        multi_valued=True,
+                        returned_by_default=False,  # only get reads the member list
                     )
                 )
             classes.append(

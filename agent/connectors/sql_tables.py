@@ -132,7 +132,10 @@ class TableMode(SqlMode):
         if tables.groups is None:
             return Schema((tables.users.object_class(),))
         members = AttributeInfo(
-            self.settings.member_attribute, AttributeType.REFERENCE, multi_valued=True
+            self.settings.member_attribute,
+            AttributeType.REFERENCE,
+            multi_valued=True,
+            returned_by_default=False,  # search leaves members out; get reads them
         )
         return Schema((tables.users.object_class(), tables.groups.object_class(members)))
 

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from relay.engine.exceptions import Quarantine, TargetUnavailable
 from relay.engine.job import JobSettings
@@ -37,6 +38,7 @@ KINDS = (EntryKind.USER, EntryKind.GROUP)
 READ_PAGE_SIZE = 1000
 
 Ref = tuple[EntryKind, str]
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,7 +62,7 @@ class JobRun:
         return [kind for kind in KINDS if kind in self.mappers]
 
 
-def _failure(target: Target, what: str, result: OperationResult) -> Exception:
+def read_failure(target: Target, what: str, result: OperationResult) -> Exception:
     """The error a failed read means for the job: refused credentials stop it, anything
     else is tried again later."""
     assert result.error is not None
@@ -79,7 +81,7 @@ async def read_schemas(
     op = Operation(key=f"{job}:schema:{uuid.uuid4().hex}", action=Action.SCHEMA)
     [result] = await target.run([op], timeout=timeout)
     if result.error is not None:
-        raise _failure(target, "reading the schema", result)
+        raise read_failure(target, "reading the schema", result)
     if result.schema is None:
         raise TargetUnavailable(f"{target.name}: answered the schema request without a schema")
     return {c.name: c for c in result.schema.object_classes}
@@ -106,7 +108,7 @@ async def read_target(
         )
         [result] = await target.run([op], timeout=timeout)
         if result.error is not None:
-            raise _failure(target, f"reading {object_class} objects", result)
+            raise read_failure(target, f"reading {object_class} objects", result)
         yield result.objects or []
         cookie = result.cookie
         if not cookie:
@@ -140,6 +142,6 @@ def ordered(refs: Iterable[Ref]) -> list[Ref]:
     ]
 
 
-def chunks(items: Sequence[Ref], size: int) -> Iterable[Sequence[Ref]]:
+def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from relay.engine.cycles import JobRun, Ref, chunks, read_target
+from relay.engine.cycles import JobRun, Ref, chunks, read_failure, read_target
 from relay.engine.guard import over_threshold
 from relay.engine.mapping import ApplyOn, Mapper
 from relay.engine.processor import Deprovisions, MatchIndex
@@ -43,6 +43,7 @@ from relay.store.engine_records import (
     StagedOperation,
 )
 from shared.connector import Action, ConnectorObject, Operation
+from shared.exceptions import ErrorClass
 
 log = structlog.get_logger("relay.engine")
 
@@ -80,12 +81,38 @@ async def run_reconcile(
 
 
 async def _read(run: JobRun, kind: EntryKind) -> dict[str, ConnectorObject]:
+    """Every object of the kind's class, with the compared attributes a search leaves out
+    (a SQL group's members) read object by object, in batches."""
     objects: dict[str, ConnectorObject] = {}
-    object_class = run.mappers[kind].mapping.object_class
+    mapper = run.mappers[kind]
+    object_class = mapper.mapping.object_class
     async for page in read_target(
         run.target, run.name, object_class, timeout=run.settings.send_timeout
     ):
         objects.update((o.anchor, o) for o in page)
+    schema = mapper.schema
+    hidden = _compared(mapper) & {
+        a.name for a in (schema.attributes if schema else ()) if not a.returned_by_default
+    }
+    if hidden:
+        for part in chunks(list(objects), run.settings.batch_size):
+            ops = [
+                Operation(
+                    key=f"{run.name}:get:{uuid.uuid4().hex}",
+                    action=Action.GET,
+                    object_class=object_class,
+                    anchor=anchor,
+                )
+                for anchor in part
+            ]
+            results = await run.target.run(ops, timeout=run.settings.send_timeout)
+            for anchor, result in zip(part, results, strict=True):
+                if result.object is not None:
+                    objects[anchor] = result.object
+                elif result.error is not None and result.error.error_class is ErrorClass.NOT_FOUND:
+                    del objects[anchor]  # deleted between the search and the read
+                else:
+                    raise read_failure(run.target, f"reading {object_class} {anchor}", result)
     return objects
 
 

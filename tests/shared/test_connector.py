@@ -71,7 +71,16 @@ SCHEMA = Schema(
                 AttributeInfo("salary", AttributeType.DECIMAL),
             ),
         ),
-        ObjectClassInfo(GROUP, "cn", (AttributeInfo("cn", required=True),)),
+        ObjectClassInfo(
+            GROUP,
+            "cn",
+            (
+                AttributeInfo("cn", required=True),
+                AttributeInfo(
+                    "member", AttributeType.REFERENCE, multi_valued=True, returned_by_default=False
+                ),
+            ),
+        ),
     )
 )
 
@@ -205,7 +214,16 @@ def test_schema_round_trips_and_looks_up() -> None:
                 "required": True,
                 "unique": False,
                 "updatable": True,
-            }
+            },
+            {
+                "name": "member",
+                "type": "reference",
+                "multi_valued": True,
+                "required": False,
+                "unique": False,
+                "updatable": True,
+                "returned_by_default": False,
+            },
         ],
     }
     user = SCHEMA.object_class(USER)

@@ -1,4 +1,4 @@
-"""A job over a real SQLite store and an in-memory target, for tests of the cycles."""
+"""A job over a real SQLite store and a given target, for tests of the cycles."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from relay.engine import job as jobs
 from relay.engine.cycles import JobRun, read_schemas
 from relay.engine.processor import Processor
 from relay.engine.settings import EngineSettings
+from relay.engine.target import Target
 from relay.store.base import EntryKind, Store
-from tests.relay.engine.memory_target import MemoryTarget
 
 SPEC = """
 target = "sql"
@@ -35,7 +35,7 @@ def spec(*, threshold: int = 500, delete_unmatched: bool = False) -> str:
 
 async def job_run(
     store: Store,
-    target: MemoryTarget,
+    target: Target,
     *,
     name: str = "mem",
     batch_size: int = 5,
