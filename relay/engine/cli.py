@@ -669,6 +669,8 @@ def _print_plan(plan: dict[str, Any]) -> None:
     print(f"{plan.get('total', sum(counts.values()))} object(s) looked at; a cycle now would do:")
     for key, count in counts.items():
         print(f"  {key.replace(':', ' ')}: {count}")
+    if plan.get("guard"):
+        print(f"deletion guard: {plan['guard']}")
     planned = plan.get("planned") or []
     if planned:
         table = _table("KIND", "ENTRY", "ACTION", "STATUS", "REASON")

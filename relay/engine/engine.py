@@ -29,6 +29,7 @@ from relay.engine import job as jobs
 from relay.engine.builtin import BuiltinAgent
 from relay.engine.cycles import JobRun, Ref, read_schemas
 from relay.engine.exceptions import EngineError, Quarantine, TargetUnavailable
+from relay.engine.guard import over_threshold
 from relay.engine.incremental import Incremental
 from relay.engine.initial import run_initial
 from relay.engine.processor import Deprovisions, Outcome, Processor
@@ -46,6 +47,7 @@ from relay.store.engine_records import (
     JobRecord,
     JobState,
     LogAction,
+    LogStatus,
     Request,
     StagedDecision,
 )
@@ -57,6 +59,8 @@ log = structlog.get_logger("relay.engine")
 PURGE_INTERVAL = 3600.0
 #: Planned actions a dry run lists by default.
 DRY_RUN_LIMIT = 100
+#: The actions the deletion guard counts.
+_DEPROVISIONS = (LogAction.DISABLE.value, LogAction.DELETE.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +168,14 @@ class Engine:
 
     async def _sync(self, record: JobRecord) -> None:
         current = self._tasks.get(record.name)
-        if current is not None and current.task.done():
-            del self._tasks[record.name]
-            current = None
         if current is not None:
-            if current.version is None or current.version == record.version:
+            changed = current.version is not None and current.version != record.version
+            if not changed and not current.task.done():
                 return
+            # A task that noticed the change itself has ended already; either way it goes.
             await self._drop(record.name)
+            if changed and record.state is JobState.PAUSED:
+                await self._pause_cycles(record.name)
         due = record.state is JobState.RUNNING or (
             record.state is JobState.QUARANTINED
             and record.next_attempt_at is not None
@@ -178,6 +183,14 @@ class Engine:
         )
         if due:
             self._tasks[record.name] = JobTask(self, record)
+
+    async def _pause_cycles(self, name: str) -> None:
+        """A paused job's incremental and reconcile cycles end (its status would otherwise
+        show one running at a falling rate); an unfinished initial cycle stays, to resume
+        from its checkpoint."""
+        for cycle in await self.store.list_cycles(name, state=CycleState.RUNNING, limit=50):
+            if cycle.kind is not CycleKind.INITIAL:
+                await self.store.update_cycle(cycle.id, state=CycleState.STOPPED, error="paused")
 
     async def _drop(self, name: str) -> None:
         current = self._tasks.pop(name, None)
@@ -280,7 +293,23 @@ class Engine:
                 gone = [(kind, s.entry_id) for s in shadows if s.entry_id not in present]
                 if gone:
                     await plan(gone)
-        return {"total": total, "counts": dict(sorted(counts.items())), "planned": planned}
+        answer: dict[str, Any] = {"total": total, "planned": planned}
+        # The deletion guard, as a cycle would apply it: too many deprovisions are staged.
+        deprovisions = sum(n for key, n in counts.items() if key.split(":")[0] in _DEPROVISIONS)
+        linked = await self.store.count_shadows(job)
+        if deprovisions and over_threshold(run.job.guard, deprovisions, linked):
+            for key in [k for k in counts if k.split(":")[0] in _DEPROVISIONS]:
+                action = key.split(":")[0]
+                counts[f"{action}:{LogStatus.STAGED}"] += counts.pop(key)
+            for item in planned:
+                if item.get("action") in _DEPROVISIONS:
+                    item["status"] = LogStatus.STAGED.value
+            answer["guard"] = (
+                f"{deprovisions} deprovisions of {linked} linked objects exceed the deletion"
+                " guard: a cycle would stage them for approval"
+            )
+        answer["counts"] = dict(sorted(counts.items()))
+        return answer
 
     def reconcile_now(self, job: str) -> None:
         """Ask the job's task to reconcile at its next chance. Raises

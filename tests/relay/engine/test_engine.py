@@ -15,6 +15,7 @@ import pyodbc
 import pytest
 
 from relay.engine.engine import Engine
+from relay.engine.initial import run_initial
 from relay.engine.job import JobSettings
 from relay.engine.settings import EngineSettings
 from relay.engine.target import Target
@@ -26,7 +27,7 @@ from relay.store.sqlite import SqliteStore
 from shared.connector import USER, Operation, OperationError, OperationResult
 from shared.exceptions import ErrorClass
 from tests.e2e.harness import AgentProcess, RelayHarness, registered_agent
-from tests.relay.engine.cycle_helpers import add_users, spec
+from tests.relay.engine.cycle_helpers import add_users, job_run, spec
 from tests.relay.engine.memory_target import MemoryTarget
 from tests.servers.ports import free_port
 
@@ -351,3 +352,28 @@ async def test_provision_on_demand_and_dry_run_answer_requests(store: Store) -> 
     assert result["steps"]
     assert sorted(target.by_name(USER)) == ["user001@example.com"]
     assert await store.get_shadows("mem", EntryKind.USER, [alice]) == {}
+
+
+async def test_a_dry_run_shows_deprovisions_the_guard_would_stage(store: Store) -> None:
+    users = await add_users(store, 4)
+    target = MemoryTarget()
+    await store.create_job("mem", spec(threshold=1))
+    await run_initial(await job_run(store, target))
+    for user in users[:2]:
+        await store.delete_entry(EntryKind.USER, user)
+    engine = MemoryEngine(store, target, SETTINGS)
+    await engine.start()
+    try:
+        dry = await store.create_request("mem", "dry_run", {})
+
+        async def answered() -> bool:
+            return (await store.get_request(dry.id)).finished_at is not None
+
+        await eventually(answered, timeout=10, what="the dry run's answer")
+    finally:
+        await engine.stop()
+    plan = (await store.get_request(dry.id)).result
+    assert plan["counts"] == {"delete:staged": 2, "none:success": 2}
+    assert {p["status"] for p in plan["planned"]} == {"staged"}
+    assert "2 deprovisions of 4 linked objects exceed the deletion guard" in plan["guard"]
+    assert len(target.objects[USER]) == 4

@@ -350,13 +350,22 @@ async def test_a_paused_job_writes_nothing_and_catches_up_when_resumed(
     users = await add_users(store, 3)
     await running_job(store, spec())
     await initial_done(store)
+    await rename(store, users[0], "Renamed while running")
+
+    async def followed() -> bool:
+        return display_names(target)["user000@example.com"] == "Renamed while running"
+
+    await eventually(followed)
 
     await store.update_job("mem", state=JobState.PAUSED)
 
     async def stopped() -> bool:
-        return await engine.progress("mem") is None
+        running = await store.list_cycles("mem", state=CycleState.RUNNING)
+        return await engine.progress("mem") is None and not running
 
     await eventually(stopped)
+    [incremental] = await store.list_cycles("mem", state=CycleState.STOPPED)
+    assert (incremental.kind, incremental.error) == (CycleKind.INCREMENTAL, "paused")
     await rename(store, users[1], "Renamed while paused")
     [added] = await add_users(store, 1, prefix="late")
     await asyncio.sleep(0.5)  # ten control rounds: time enough to (wrongly) write
