@@ -188,8 +188,10 @@ def _revoke(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from relay import demo
 
-    if args.log_level == "info":  # the demo's own lines tell the story; keep logs to problems
-        logs.configure(json=True if args.log_json else None, level="warning")
+    if args.log_level == "info":
+        # The demo's own lines tell the story, the deletion guard's warning included; keep
+        # logs to errors.
+        logs.configure(json=True if args.log_json else None, level="error")
     return asyncio.run(demo.run(once=args.once, workdir=args.workdir))
 
 
