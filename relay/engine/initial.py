@@ -45,6 +45,8 @@ async def run_initial(
         on_cycle(cycle)
     checkpoint = dict(cycle.checkpoint)
     cursor: int = checkpoint["cursor"]
+    #: Kept in every checkpoint: where the cycle began, for the leftover scan.
+    start_of = {"cursor": cursor, "since": checkpoint.get("since")}
     phases = [str(kind) for kind in run.kinds()] + [DEPROVISION]
     start = phases.index(checkpoint.get("phase", phases[0]))
     log.info("initial cycle", job=run.name, cycle=cycle.id, resumed_at=checkpoint)
@@ -66,11 +68,11 @@ async def run_initial(
                 else:
                     waiting.pop(outcome.entry_id, None)
             after = page[-1].id
-            checkpoint = {"cursor": cursor, "phase": str(kind), "after": after}
+            checkpoint = {**start_of, "phase": str(kind), "after": after}
             await store.update_cycle(cycle.id, checkpoint=checkpoint)
         if kind is EntryKind.USER:
             await resolve_references(run, cycle, waiting, index=index, resumed=resumed)
-        checkpoint = {"cursor": cursor, "phase": phases[position + 1]}
+        checkpoint = {**start_of, "phase": phases[position + 1]}
         await store.update_cycle(cycle.id, checkpoint=checkpoint)
     await deprovision_leftovers(run, cycle)
     cycle = await store.update_cycle(cycle.id, state=CycleState.DONE)
@@ -94,8 +96,9 @@ async def _resume_or_start(run: JobRun) -> CycleRecord:
     for kind in run.kinds():
         _, count = await store.query_entries(kind, Query(count=0))
         total += count
+    since = run.clock()
     cycle = await store.start_cycle(run.name, CycleKind.INITIAL, total=total)
-    return await store.update_cycle(cycle.id, checkpoint={"cursor": cursor})
+    return await store.update_cycle(cycle.id, checkpoint={"cursor": cursor, "since": since})
 
 
 async def resolve_references(
@@ -158,15 +161,21 @@ async def deprovision_leftovers(run: JobRun, cycle: CycleRecord) -> None:
     counted first, then sent, or staged when the deletion guard finds them too many."""
     store = run.store
     candidates: list[Ref] = []
+    # A shadow written since the cycle began belongs to an entry this cycle found in scope
+    # (later changes are the incremental cycle's): only older shadows need a look, which on
+    # a first cycle is none. A checkpoint from before this rule has no start: look at all.
+    since = cycle.checkpoint.get("since") if isinstance(cycle.checkpoint, dict) else None
     for kind in run.kinds():
         after = ""
         while shadows := await store.shadows_page(
             run.name, kind, after_id=after, limit=run.settings.batch_size
         ):
             after = shadows[-1].entry_id
-            candidates += await run.processor.deprovision_candidates(
-                [(kind, s.entry_id) for s in shadows]
-            )
+            older = [s for s in shadows if since is None or s.updated_at < since]
+            if older:
+                candidates += await run.processor.deprovision_candidates(
+                    [(kind, s.entry_id) for s in older]
+                )
     linked = await store.count_shadows(run.name)
     # Entries deferred as out of scope in the pages before were not counted as done yet;
     # with the shadows of deleted entries they are what is left.
