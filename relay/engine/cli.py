@@ -424,6 +424,8 @@ def _where_lines(w: Whereabouts) -> list[tuple[str, str]]:
         lines.append(("pending", f"{w.pending} change(s) not applied yet"))
     else:
         lines.append(("pending", "nothing: the job has applied every change"))
+    if w.in_flight_since is not None:
+        lines.append(("in flight", f"with the target since {when(w.in_flight_since)} UTC"))
     if w.shadow is None:
         lines.append(("target", "not linked"))
     else:

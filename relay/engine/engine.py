@@ -332,6 +332,14 @@ class Engine:
             eta = max(cycle.total - cycle.done, 0) / rate
         return Progress(cycle.kind, cycle.done, cycle.total, rate, eta)
 
+    def in_flight_since(self, job: str, kind: EntryKind, entry_id: str) -> float | None:
+        """When the object's operations went to the target, if they are there now (None:
+        not in flight, or the job does not run here)."""
+        current = self._tasks.get(job)
+        if current is None or current.run is None:
+            return None
+        return current.run.processor.in_flight.get((kind, entry_id))
+
     async def _resolve(self, kind: EntryKind, entry: str) -> str:
         try:
             return (await self.store.get_entry(kind, entry)).id

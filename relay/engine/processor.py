@@ -308,6 +308,9 @@ class Processor:
         self.mappers = mappers
         self.settings = settings
         self.clock = clock
+        #: Objects whose operations are with the target now, and since when: "where is
+        #: it now" tells an administrator it is in flight.
+        self.in_flight: dict[tuple[EntryKind, str], float] = {}
         self._scopes: dict[EntryKind, Scope] = {
             kind: job.definition.scope_for(kind.value) for kind in KIND_ORDER
         }
@@ -877,6 +880,9 @@ class Processor:
             if not todo:
                 return
             operations = [op for w in todo for op in w.ops]
+            sending = [(w.kind, w.entry_id) for w in todo]
+            now = self.clock()
+            self.in_flight.update(dict.fromkeys(sending, now))
             try:
                 results = await self.target.run(operations, timeout=self.settings.send_timeout)
             except TargetUnavailable as exc:
@@ -886,6 +892,9 @@ class Processor:
                     w.ops = []
                     self._failed(w, error, action, call, counted=False)
                 return
+            finally:
+                for ref in sending:
+                    self.in_flight.pop(ref, None)
             if len(results) != len(operations):
                 raise TargetUnavailable(
                     f"{self.target.name} answered {len(results)} results"

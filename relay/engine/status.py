@@ -114,6 +114,9 @@ class Whereabouts:
     staged: StagedOperation | None
     retry: RetryRecord | None
     logs: list[LogEntry] = field(default_factory=list)
+    #: Since when its operations are with the target (None: not in flight, or unknown
+    #: because the question was not asked of the relay running the job).
+    in_flight_since: float | None = None
 
     @property
     def state(self) -> str:
@@ -199,9 +202,18 @@ async def find_entry(store: Store, kind: EntryKind, text: str) -> Entry | None:
     return found[0] if found else None
 
 
-async def where(store: Store, name: str, kind: EntryKind, entry: str) -> Whereabouts:
+async def where(
+    store: Store,
+    name: str,
+    kind: EntryKind,
+    entry: str,
+    *,
+    in_flight: Callable[[str, EntryKind, str], float | None] | None = None,
+) -> Whereabouts:
     """Where the user or group ``entry`` (an id or a userName / displayName) stands in job
-    ``name``. Raises :class:`~relay.exceptions.NotFound` for an unknown job."""
+    ``name``. ``in_flight`` is the running engine's ``in_flight_since``, when the question
+    is asked inside the relay. Raises :class:`~relay.exceptions.NotFound` for an unknown
+    job."""
     record = await store.get_job(name)
     found = await find_entry(store, kind, entry)
     entry_id = found.id if found is not None else entry
@@ -247,6 +259,7 @@ async def where(store: Store, name: str, kind: EntryKind, entry: str) -> Whereab
         staged=staged[0] if staged else None,
         retry=retry,
         logs=logs,
+        in_flight_since=in_flight(name, kind, entry_id) if in_flight is not None else None,
     )
 
 

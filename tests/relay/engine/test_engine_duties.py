@@ -20,7 +20,7 @@ from relay.engine.engine import Engine
 from relay.engine.job import JobSettings
 from relay.engine.retry import QuarantinePolicy, RetryPolicy
 from relay.engine.settings import EngineSettings
-from relay.engine.status import job_status
+from relay.engine.status import job_status, where
 from relay.engine.target import Target
 from relay.hub.hub import Hub
 from relay.store.base import EntryKind, MemberChange, Store
@@ -563,3 +563,23 @@ async def test_a_user_created_on_retry_joins_the_group_it_was_added_to_meanwhile
         "user000@example.com",
         "user001@example.com",
     ]
+
+
+async def test_where_tells_an_object_in_flight(
+    store: Store, target: Gate, engine: MemoryEngine
+) -> None:
+    [ada] = await add_users(store, 1)
+    target.hold_after = 0  # the first write waits until released
+    await running_job(store, spec())
+    await asyncio.wait_for(target.holding.wait(), 10)
+
+    held = await where(store, "mem", EntryKind.USER, ada, in_flight=engine.in_flight_since)
+
+    assert held.in_flight_since is not None
+    assert held.shadow is None
+    target.hold_after = None
+    target.released.set()
+    await initial_done(store)
+    done = await where(store, "mem", EntryKind.USER, ada, in_flight=engine.in_flight_since)
+    assert done.in_flight_since is None
+    assert done.shadow is not None
