@@ -81,6 +81,19 @@ class Dialect:
         """
         return f"INSERT INTO {table} {self._values(columns, 1)} RETURNING {key}", ""
 
+    def returns_inserted_rows(self, cursor: pyodbc.Cursor) -> bool:
+        """Whether :meth:`insert_returning` hands back a row for every row it inserts, through
+        this database's ODBC driver: where it does not, each create without a key runs
+        alone, its generated key read back by :meth:`insert_returning_key`."""
+        return False
+
+    def insert_returning(
+        self, table: str, columns: list[str], returned: list[str], rows: int
+    ) -> str:
+        """A multi-row INSERT that returns the ``returned`` columns of each row it inserts, in
+        no promised order (where :meth:`returns_inserted_rows`)."""
+        return f"INSERT INTO {table} {self._values(columns, rows)} RETURNING {', '.join(returned)}"
+
     def select_page(self, columns: str, table: str, where: str, key: str) -> str:
         """A keyset page: the row limit is the last ``?`` parameter."""
         return f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {key} LIMIT ?"
@@ -108,6 +121,10 @@ class PostgreSQL(Dialect):
     def connection_defaults(self, timeout: float) -> dict[str, str]:
         # psqlODBC hands booleans back as the strings '1' and '0' unless told otherwise.
         return {"BoolsAsChar": "0"}
+
+    def returns_inserted_rows(self, cursor: pyodbc.Cursor) -> bool:
+        # psqlODBC returns every row of INSERT ... RETURNING (PostgreSQL 8.2 and later).
+        return True
 
     def call(self, procedure: str, parameters: int) -> str:
         # PostgreSQL procedures return no rows; functions do, and are called in a SELECT.
@@ -161,6 +178,12 @@ class MariaDB(Dialect):
 
     def insert_returning_key(self, table: str, columns: list[str], key: str) -> tuple[str, str]:
         return f"INSERT INTO {table} {self._values(columns, 1)}", "SELECT LAST_INSERT_ID()"
+
+    def returns_inserted_rows(self, cursor: pyodbc.Cursor) -> bool:
+        # INSERT ... RETURNING came with MariaDB 10.5; MySQL, spoken to with this dialect
+        # too, has none.
+        found = cursor.execute("SELECT VERSION()").fetchone()
+        return found is not None and _mariadb_version(str(found[0])) >= (10, 5)
 
     def insert_ignoring_duplicates(self, table: str, columns: list[str], rows: int) -> str:
         # Not INSERT IGNORE, which would also turn a missing foreign key into a warning.
@@ -223,6 +246,13 @@ def check_identifier(identifier: str) -> None:
     """Refuse identifiers no quoting can carry safely."""
     if not identifier or "\x00" in identifier:
         raise ValueError("an SQL identifier must be non-empty and free of NUL characters")
+
+
+def _mariadb_version(text: str) -> tuple[int, int]:
+    """The major and minor version of a MariaDB ``VERSION()`` ("10.11.19-MariaDB-0+deb12u1");
+    (0, 0) for MySQL and anything else."""
+    match = re.match(r"(\d+)\.(\d+)\.\d+-MariaDB", text)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
 def _ms(seconds: float) -> int:

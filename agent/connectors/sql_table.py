@@ -166,6 +166,42 @@ class ObjectTable:
         sending()
         cursor.execute(sql, *chain.from_iterable(rows))
 
+    def insert_generating_keys(
+        self,
+        columns: list[str],
+        rows: Sequence[tuple[Any, ...]],
+        naming: int,
+        cursor: pyodbc.Cursor,
+    ) -> list[str]:
+        """One multi-row INSERT of rows the database gives their keys; each row's anchor, in
+        the order of ``rows``.
+
+        The returned rows are matched to the rows sent by their naming value (at position
+        ``naming`` in each row, distinct within ``rows``), never by position: PostgreSQL
+        does not promise RETURNING rows in VALUES order. A returned row that matches none
+        (the database stored the value differently, as CHAR padding does) fails the whole
+        statement, rolled back with it, so the caller can create the rows one by one.
+        """
+        sql = self.dialect.insert_returning(
+            self.sql, columns, [self.key.sql, self.naming.sql], rows=len(rows)
+        )
+        returned = cursor.execute(sql, *chain.from_iterable(rows)).fetchall()
+        positions = {row[naming]: i for i, row in enumerate(rows)}
+        anchors = [""] * len(rows)
+        for key, name in returned:
+            position = positions.pop(name, None)
+            if position is None:
+                raise ConnectorError(
+                    f"the database returned a new row of {self.naming.name} {name!r}, which"
+                    " matches no row of the INSERT"
+                )
+            anchors[position] = anchor_of(key)
+        if positions:
+            raise ConnectorError(
+                f"the database returned {len(returned)} new rows for an INSERT of {len(rows)}"
+            )
+        return anchors
+
     def update(
         self, key: Any, anchor: str, changes: Mapping[Column, Change], cursor: pyodbc.Cursor
     ) -> None:

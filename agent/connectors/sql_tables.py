@@ -1,10 +1,12 @@
 """The table mode: users in one table, and optionally groups in another with a membership
 table between them.
 
-Each operation is one transaction. Creates in a batch that share their attribute names go
-in multi-row INSERTs. A group's members are rows of the membership table: ``get`` of one
-group reads them, ``search`` does not (a page of groups of 10,000 members each would be
-millions of rows), and a membership change is one INSERT or DELETE of the members named.
+Each operation is one transaction. Creates of users in a batch that share their attribute
+names go in multi-row INSERTs, also when the database generates their keys, where its
+driver returns the inserted rows (PostgreSQL, MariaDB 10.5 and later). A group's members
+are rows of the membership table: ``get`` of one group reads them, ``search`` does not (a
+page of groups of 10,000 members each would be millions of rows), and a membership change
+is one INSERT or DELETE of the members named.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from itertools import repeat
 from typing import Any
 
 import pyodbc
+import structlog
 
 from agent.connectors.sql_columns import Column, anchor_of, column_params, param
 from agent.connectors.sql_filters import where_clause
@@ -53,7 +56,9 @@ from shared.connector import (
     SearchResult,
     failed,
 )
-from shared.exceptions import AuthenticationError, ConnectorError, InvalidDataError
+from shared.exceptions import AuthenticationError, ConnectorError, ErrorClass, InvalidDataError
+
+log = structlog.get_logger("agent.connectors.sql")
 
 #: Rows per multi-row INSERT: the batch size measured fastest on PostgreSQL (DESIGN.md).
 BATCH_ROWS = 500
@@ -66,8 +71,9 @@ class _Bulk:
     operations: list[Operation]
     columns: list[Column]
     rows: list[tuple[Any, ...]]
-    #: Each row's anchor: its key's value.
-    anchors: list[str]
+    #: Each row's anchor: its key's value; None where the database generates the keys, and
+    #: the rows are told apart by their naming values (distinct within the run).
+    anchors: list[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,9 @@ class Tables:
     users: ObjectTable
     groups: ObjectTable | None = None
     members: MembershipTable | None = None
+    #: The driver returns every row of a multi-row INSERT ... RETURNING, so creates
+    #: without a key can share one.
+    returning: bool = False
 
 
 def describe(settings: SqlSettings, cursor: pyodbc.Cursor) -> Tables:
@@ -90,8 +99,9 @@ def describe(settings: SqlSettings, cursor: pyodbc.Cursor) -> Tables:
         columns=settings.columns,
         cursor=cursor,
     )
+    returning = dialect.returns_inserted_rows(cursor)
     if settings.groups_table is None:
-        return Tables(users)
+        return Tables(users, returning=returning)
     groups = describe_table(
         dialect,
         object_class=GROUP,
@@ -115,7 +125,7 @@ def describe(settings: SqlSettings, cursor: pyodbc.Cursor) -> Tables:
             dialect, found, limits, settings.members_table, member, settings.members_member_column
         ),
     )
-    return Tables(users, groups, members)
+    return Tables(users, groups, members, returning)
 
 
 class TableMode(SqlMode):
@@ -237,11 +247,12 @@ class TableMode(SqlMode):
         """Creates of users in a row that share their attribute names go in multi-row
         INSERTs; every other operation runs alone."""
         try:
-            users = (await self._described()).users
+            tables = await self._described()
         except ConnectorError as exc:
             return failed(operations, OperationError.from_exception(exc))
+        users = tables.users
         results: list[OperationResult] = []
-        for item in _bulk_groups(users, operations):
+        for item in _bulk_groups(users, operations, returning=tables.returning):
             if isinstance(item, Operation):
                 results.append(await run_one(item))
             else:
@@ -269,18 +280,28 @@ class TableMode(SqlMode):
         results: list[OperationResult] = []
         for start in range(0, len(bulk.rows), size):
             operations = bulk.operations[start : start + size]
-            written = _Written(operations, bulk.anchors[start : start + size])
             rows = bulk.rows[start : start + size]
             try:
-                await self._pool.run(partial(table.insert_many, columns, rows, written.soon()))
+                if bulk.anchors is None:
+                    naming = bulk.columns.index(table.naming)
+                    anchors = await self._pool.run(
+                        partial(table.insert_generating_keys, columns, rows, naming)
+                    )
+                    keys = [op.key for op in operations]
+                    results.extend(map(OperationResult, keys, repeat(None), anchors))
+                else:
+                    written = _Written(operations, bulk.anchors[start : start + size])
+                    await self._pool.run(partial(table.insert_many, columns, rows, written.soon()))
+                    results.extend(written.results)
             except ConnectorError as exc:
                 if exc.error_class.retryable or isinstance(exc, AuthenticationError):
                     results.extend(failed(operations, OperationError.from_exception(exc)))
-                else:
-                    # Row by row, so one conflicting row fails alone.
-                    results.extend([await run_one(op) for op in operations])
-            else:
-                results.extend(written.results)
+                    continue
+                if exc.error_class is ErrorClass.INTERNAL:
+                    # Not a refused row (those are expected): the batch path itself failed.
+                    log.warning("SQL batch create refused; creating one by one", error=str(exc))
+                # Row by row, so one conflicting or refused row fails alone.
+                results.extend([await run_one(op) for op in operations])
         return results
 
     def _table(self, tables: Tables, object_class: str) -> ObjectTable:
@@ -336,9 +357,11 @@ class _Written:
 
 
 def _bulk_groups(
-    table: ObjectTable, operations: Sequence[Operation]
+    table: ObjectTable, operations: Sequence[Operation], *, returning: bool
 ) -> Iterator[Operation | _Bulk]:
-    """Runs of creates that can share multi-row INSERTs; every other operation alone."""
+    """Runs of creates that can share multi-row INSERTs; every other operation alone.
+    ``returning``: the database returns the rows of a multi-row INSERT, so creates without
+    a key can share one too."""
     run: list[Operation] = []
     attributes: list[Attributes] = []
     names: KeysView[str] | None = None
@@ -346,24 +369,29 @@ def _bulk_groups(
     for op in operations:
         found = op.attributes
         if op.action is not create or op.object_class != USER or not found:
-            yield from _checked(table, run, attributes)
+            yield from _checked(table, run, attributes, returning)
             run, attributes, names = [], [], None
             yield op
         elif found.keys() == names:
             run.append(op)
             attributes.append(found)
         else:
-            yield from _checked(table, run, attributes)
+            yield from _checked(table, run, attributes, returning)
             run, attributes, names = [op], [found], found.keys()
-    yield from _checked(table, run, attributes)
+    yield from _checked(table, run, attributes, returning)
 
 
 def _checked(
-    table: ObjectTable, run: list[Operation], attributes: list[Attributes]
+    table: ObjectTable, run: list[Operation], attributes: list[Attributes], returning: bool
 ) -> Iterator[Operation | _Bulk]:
     """A run of creates naming the same attributes, checked column by column; a create
-    with a refused value, or without a key for the database to fill in, runs alone (where
-    it fails with its own error or gets its generated key), splitting the run."""
+    with a refused value runs alone (where it fails with its own error), splitting the run.
+
+    Without their key, creates share an INSERT only where it returns the generated keys
+    (``returning``) with their naming values, by which the rows are told apart: a create
+    whose naming value is null or repeats an earlier one in the run runs alone, after the
+    rows before it, as it would have one at a time. A create with a null key among
+    creates with keys runs alone too, and gets its generated key there."""
     if len(run) < 2:
         yield from run
         return
@@ -373,7 +401,8 @@ def _checked(
     except InvalidDataError:
         yield from run
         return
-    if table.key not in columns:
+    generated = table.key not in columns
+    if generated and not (returning and table.naming in columns):
         yield from run
         return
     alone: set[int] = set()
@@ -382,19 +411,40 @@ def _checked(
         values, refused = column_params(column, [found[name] for found in attributes])
         alone.update(refused)
         checked.append(values)
-    keys = checked[columns.index(table.key)]
-    if set(map(type, keys)) == {str}:
-        anchors: list[str] = keys
+    anchors: list[str] | None
+    if generated:
+        anchors = None
+        alone.update(_unmatchable(checked[columns.index(table.naming)], alone))
     else:
-        alone.update(i for i, value in enumerate(keys) if value is None)
-        anchors = [anchor_of(value) for value in keys]
+        keys = checked[columns.index(table.key)]
+        if set(map(type, keys)) == {str}:
+            anchors = keys
+        else:
+            alone.update(i for i, value in enumerate(keys) if value is None)
+            anchors = [anchor_of(value) for value in keys]
     rows = list(zip(*checked, strict=True))
     start = 0
     for end in [*sorted(alone), len(run)]:
         if end - start == 1:
             yield run[start]
         elif end > start:
-            yield _Bulk(run[start:end], columns, rows[start:end], anchors[start:end])
+            part = None if anchors is None else anchors[start:end]
+            yield _Bulk(run[start:end], columns, rows[start:end], part)
         if end < len(run):
             yield run[end]
         start = end + 1
+
+
+def _unmatchable(names: list[Any], refused: set[int]) -> list[int]:
+    """Positions of naming values no returned row could be matched to: null, or equal to
+    an earlier one (``refused`` values are skipped: they may not even be hashable)."""
+    seen: set[Any] = set()
+    found: list[int] = []
+    for position, name in enumerate(names):
+        if position in refused:
+            continue
+        if name is None or name in seen:
+            found.append(position)
+        else:
+            seen.add(name)
+    return found

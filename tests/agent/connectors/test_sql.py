@@ -31,6 +31,7 @@ from shared.connector import (
     Equals,
     Not,
     Operation,
+    OperationResult,
     Or,
     Page,
     Present,
@@ -808,6 +809,134 @@ async def test_a_batch_stores_any_text_and_nulls_exactly(
     assert all(r.ok for r in results)
     found = [(await users.get(USER, f"u{i:05}")).attributes["display_name"] for i in range(4)]
     assert found == names
+
+
+#: Keys the database generates, and a check only the database makes ("refused").
+GENERATED_BATCH = {
+    "sqlite": "CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, user_name TEXT"
+    " UNIQUE NOT NULL, display_name TEXT CHECK (display_name <> 'refused'))",
+    "postgresql": "CREATE TABLE accounts (id SERIAL PRIMARY KEY, user_name TEXT UNIQUE NOT NULL,"
+    " display_name TEXT CHECK (display_name <> 'refused'))",
+    "mariadb": "CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTO_INCREMENT, user_name"
+    " VARCHAR(300) UNIQUE NOT NULL, display_name TEXT CHECK (display_name <> 'refused'))",
+}
+
+
+def account_op(i: int, **extra: Any) -> Operation:
+    attributes = {"user_name": f"user{i}", "display_name": f"User {i}", **extra}
+    return Operation(key=f"op{i}", action=Action.CREATE, attributes=attributes)
+
+
+@pytest.fixture
+async def accounts(database: Database) -> AsyncIterator[SqlConnector]:
+    database.execute(GENERATED_BATCH[database.dialect])
+    connector = connector_for(database, users_table="accounts")
+    yield connector
+    await connector.close()
+
+
+def stored_accounts(database: Database) -> dict[str, tuple[Any, Any]]:
+    """Each row's anchor, with its user name and display name."""
+    rows = database.execute("SELECT id, user_name, display_name FROM accounts")
+    return {str(key): (name, display) for key, name, display in rows}
+
+
+def created(ops: list[Operation], results: list[OperationResult]) -> dict[str, tuple[Any, Any]]:
+    """The anchor each successful create was given, with the names it sent."""
+    assert [r.key for r in results] == [op.key for op in ops]
+    sent = [op.attributes or {} for op in ops]
+    return {
+        str(r.anchor): (a["user_name"], a["display_name"])
+        for a, r in zip(sent, results, strict=True)
+        if r.ok
+    }
+
+
+def test_the_dialects_know_whether_a_multi_row_insert_returns_its_rows(
+    database: Database,
+) -> None:
+    connection = pyodbc.connect(database.connection_string)
+    try:
+        returned = DIALECTS[database.dialect].returns_inserted_rows(connection.cursor())
+    finally:
+        connection.close()
+    # SQLite's driver drops RETURNING rows; the test MariaDB is 10.11.
+    assert returned is (database.dialect != "sqlite")
+
+
+async def test_apply_creates_rows_with_generated_keys(
+    accounts: SqlConnector, database: Database
+) -> None:
+    ops = [account_op(i) for i in range(1200)]
+    ops[5] = account_op(5, user_name="Zo\u00eb \U0001f600 \u200f")
+    ops[6] = account_op(6, user_name="\u00e9" * 200)  # long non-ASCII text comes back intact
+    results = await accounts.apply(ops)
+    made = created(ops, results)
+    assert len(made) == 1200  # every create succeeded, each with an anchor of its own
+    assert stored_accounts(database) == made
+    # Redelivered in doubt, the same creates conflict one by one and write nothing twice.
+    again = await accounts.apply(ops)
+    assert {r.error.error_class for r in again if r.error is not None} == {ErrorClass.CONFLICT}
+    assert not any(r.ok for r in again)
+    assert database.count("accounts") == 1200
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        ["bad value"],
+        ["refused by the database"],
+        ["same name in the batch"],
+        ["name of an existing row"],
+        [
+            "bad value",
+            "refused by the database",
+            "same name in the batch",
+            "name of an existing row",
+        ],
+    ],
+)
+async def test_a_bad_or_conflicting_create_in_a_generated_key_batch_fails_alone(
+    accounts: SqlConnector, database: Database, faults: list[str]
+) -> None:
+    taken = await accounts.create(USER, {"user_name": "taken", "display_name": "Taken"})
+    ops = [account_op(i) for i in range(10)]
+    faulty = {
+        "bad value": (2, {"display_name": "nul\x00here"}, ErrorClass.INVALID_DATA),
+        "refused by the database": (4, {"display_name": "refused"}, ErrorClass.INVALID_DATA),
+        "same name in the batch": (6, {"user_name": "user1"}, ErrorClass.CONFLICT),
+        "name of an existing row": (8, {"user_name": "taken"}, ErrorClass.CONFLICT),
+    }
+    expected: dict[str, ErrorClass] = {}
+    for fault in faults:
+        position, change, error = faulty[fault]
+        ops[position] = account_op(position, **change)
+        expected[f"op{position}"] = error
+    results = await accounts.apply(ops)
+    assert {r.key: r.error.error_class for r in results if r.error is not None} == expected
+    made = created(ops, results)
+    assert len(made) == 10 - len(faults)
+    assert stored_accounts(database) == {**made, taken: ("taken", "Taken")}
+
+
+async def test_names_stored_unlike_they_were_sent_still_get_their_own_anchors(
+    database: Database,
+) -> None:
+    # PostgreSQL hands CHAR values back padded, so the returned rows match no name sent:
+    # the batch is rolled back and its creates run one by one.
+    database.execute(
+        GENERATED_KEY[database.dialect].replace("user_name TEXT", "user_name CHAR(20)")
+    )
+    connector = connector_for(database, users_table="accounts")
+    try:
+        ops = [account_op(i, display_name=f"User {i}") for i in range(30)]
+        results = await connector.apply(ops)
+    finally:
+        await connector.close()
+    rows = database.execute("SELECT id, user_name, display_name FROM accounts")
+    stored = {str(key): (name.rstrip(), display) for key, name, display in rows}
+    assert stored == created(ops, results)
+    assert len(stored) == 30
 
 
 async def test_concurrent_operations_share_the_pool(database: Database) -> None:

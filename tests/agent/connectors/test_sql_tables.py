@@ -13,10 +13,12 @@ from agent.connectors.sql import SqlConnector
 from shared.connector import (
     GROUP,
     USER,
+    Action,
     AttributeType,
     Delta,
     DeltaKind,
     Equals,
+    Operation,
     Page,
 )
 from shared.exceptions import InvalidDataError, NotFoundError, SettingsError
@@ -253,5 +255,36 @@ async def test_integer_keys_and_mapped_columns(database: Database) -> None:
         assert caught.value.attribute == "people"
         with pytest.raises(NotFoundError):
             await connector.update(GROUP, "77", [Delta("people", DeltaKind.ADD, (first,))])
+    finally:
+        await connector.close()
+
+
+async def test_groups_of_users_created_in_a_batch_with_generated_keys(database: Database) -> None:
+    for statement in INTEGER_KEYS[database.dialect]:
+        database.execute(statement)
+    connector = connector_for(database, **INTEGER_SETTINGS)
+    try:
+        users = [
+            Operation(f"u{i}", Action.CREATE, USER, attributes={"login": f"p{i}"})
+            for i in range(40)
+        ]
+        anchors: list[Any] = [str(r.anchor) for r in await connector.apply(users) if r.ok]
+        assert len(set(anchors)) == 40
+        teams = [
+            Operation(
+                f"g{t}",
+                Action.CREATE,
+                GROUP,
+                attributes={"title": f"T{t}", "people": anchors[t::4]},
+            )
+            for t in range(4)
+        ]
+        made = await connector.apply(teams)
+        assert all(r.ok for r in made)
+        for t, result in enumerate(made):
+            found = await connector.get(GROUP, str(result.anchor))
+            assert found.attributes["people"] == sorted(anchors[t::4], key=int)
+        logins = {str(k): v for k, v in database.execute("SELECT pid, login FROM people")}
+        assert logins == {anchors[i]: f"p{i}" for i in range(40)}
     finally:
         await connector.close()
