@@ -28,6 +28,7 @@ from rich.table import Table
 from relay.engine import job as jobs
 from relay.engine.exceptions import RequestFailed
 from relay.engine.status import JobStatus, Whereabouts, job_status, where
+from relay.exceptions import Conflict
 from relay.settings import RelaySettings
 from relay.store.base import EntryKind, Store
 from relay.store.configured import run_on_store
@@ -606,7 +607,13 @@ async def ask_relay(
     answer: Request = request
     while answer.finished_at is None:
         if time.monotonic() >= deadline:
-            await store.finish_request(request.id, error=f"nobody answered within {timeout:g} s")
+            try:
+                await store.finish_request(
+                    request.id, error=f"nobody answered within {timeout:g} s"
+                )
+            except Conflict:
+                answer = await store.get_request(request.id)  # answered just now
+                break
             raise RequestFailed(NO_RELAY)
         await asyncio.sleep(REQUEST_POLL_INTERVAL)
         answer = await store.get_request(request.id)

@@ -15,7 +15,6 @@ the quarantine schedule).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,7 +23,6 @@ from typing import Any
 
 import structlog
 
-from relay.directory.query import AttributePath, Compare, CompareOp, Query
 from relay.engine import job as jobs
 from relay.engine.builtin import BuiltinAgent
 from relay.engine.cycles import JobRun, Ref, read_schemas
@@ -35,8 +33,9 @@ from relay.engine.initial import run_initial
 from relay.engine.processor import Deprovisions, Outcome, Processor
 from relay.engine.reconcile import delete_unmatched, run_reconcile
 from relay.engine.settings import EngineSettings
+from relay.engine.status import find_entry
 from relay.engine.target import BuiltinTarget, HubTarget, Target
-from relay.exceptions import NotFound
+from relay.exceptions import Conflict, NotFound
 from relay.hub.hub import Hub
 from relay.store.base import EntryKind, Store
 from relay.store.engine_records import (
@@ -131,8 +130,7 @@ class Engine:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _ended(task)
         log.info("engine stopped")
 
     # The control loop -----------------------------------------------------------------
@@ -197,8 +195,7 @@ class Engine:
         if current is None:
             return
         current.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await current.task
+        await _ended(current.task)
 
     # Jobs ----------------------------------------------------------------------------
 
@@ -238,6 +235,10 @@ class Engine:
         entry_id = await self._resolve(kind, entry)
         current = self._tasks.get(job)
         cycle = current.cycle if current is not None else None
+        if cycle is not None and cycle.kind is not CycleKind.INCREMENTAL:
+            # Counted in an initial or reconcile cycle, the run would push its progress
+            # past its total.
+            cycle = None
         own = cycle is None
         if cycle is None:
             cycle = await self.store.start_cycle(job, CycleKind.INCREMENTAL, total=1)
@@ -342,20 +343,20 @@ class Engine:
 
     async def _resolve(self, kind: EntryKind, entry: str) -> str:
         try:
-            return (await self.store.get_entry(kind, entry)).id
-        except NotFound:
-            pass
-        name = "userName" if kind is EntryKind.USER else "displayName"
-        query = Query(filter=Compare(AttributePath(name), CompareOp.EQ, entry))
-        found, _ = await self.store.query_entries(kind, query)
-        if not found:
+            found = await find_entry(self.store, kind, entry)
+        except NotFound as exc:  # several entries of that name
+            raise EngineError(str(exc)) from exc
+        if found is None:
+            name = "userName" if kind is EntryKind.USER else "displayName"
             raise EngineError(f"no {kind} {entry!r} in the directory (by id or {name})")
-        if len(found) > 1:
-            raise EngineError(f"{len(found)} {kind}s are named {entry!r}; give the id")
-        return found[0].id
+        return found.id
 
     async def _answer(self, request: Request) -> None:
         try:
+            # The list of open requests may have been read just before an earlier task
+            # answered this one and left ``_requests``: act on a request once only.
+            if (await self.store.get_request(request.id)).finished_at is not None:
+                return
             if request.kind == "provision":
                 kind = EntryKind(request.args.get("kind", "user"))
                 result: Any = await self.provision(request.job, kind, str(request.args["entry"]))
@@ -371,14 +372,38 @@ class Engine:
             raise
         except (HatchwayError, KeyError, ValueError) as exc:
             log.warning("request failed", request=request.id, kind=request.kind, error=str(exc))
-            await self.store.finish_request(request.id, error=str(exc))
+            await self._finish(request, error=str(exc))
         except Exception as exc:
             log.exception("request failed", request=request.id, kind=request.kind)
-            await self.store.finish_request(request.id, error=f"internal error: {exc!r}")
+            await self._finish(request, error=f"internal error: {exc!r}")
         else:
-            await self.store.finish_request(request.id, result=result)
+            await self._finish(request, result=result)
         finally:
             self._requests.pop(request.id, None)
+
+    async def _finish(
+        self, request: Request, *, result: Any = None, error: str | None = None
+    ) -> None:
+        try:
+            await self.store.finish_request(request.id, result=result, error=error)
+        except Conflict:
+            # Its asker stopped waiting and closed it: nobody reads this answer.
+            log.warning("request answered after its asker gave up", request=request.id)
+        except NotFound:
+            log.warning("request dropped with its job before the answer", request=request.id)
+
+
+async def _ended(task: asyncio.Task[None]) -> None:
+    """Wait for a task that was told to stop. One that had failed before is logged, not
+    raised: it must not keep the engine from stopping the others, nor end a control round
+    before the other jobs are looked at."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise  # the wait itself was cancelled, not the task
+    except Exception:
+        log.exception("engine task failed", task=task.get_name())
 
 
 class JobTask:

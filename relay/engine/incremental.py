@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 import structlog
 
-from relay.directory.query import AttributePath, Compare, CompareOp, Query
 from relay.engine.cycles import JobRun, Ref, chunks, expand_groups, ordered
 from relay.engine.guard import DeprovisionWindow, GuardDecision
 from relay.engine.processor import Deprovisions, Outcome
@@ -32,7 +31,6 @@ log = structlog.get_logger("relay.engine")
 #: starts, so counts stay readable per hour.
 CYCLE_SPAN = 3600.0
 _CREATED = (LogAction.CREATE, LogAction.LINK)
-_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 class Incremental:
@@ -150,14 +148,21 @@ class Incremental:
             outcomes += await self.run.processor.process(
                 part, cycle=cycle, deprovisions=Deprovisions.DEFER, retrying=retrying
             )
-        deferred = [(o.kind, o.entry_id) for o in outcomes if o.deferred]
-        if deferred:
-            if self.deferred_since is None:
-                self.deferred_since = self.run.clock()
-            self.deferred.update(dict.fromkeys(deferred))
-            if before is not None and self.held_cursor is None:
-                self.held_cursor = before
+        self._defer(outcomes, before)
         await self._follow_ups(outcomes, cycle)
+
+    def _defer(self, outcomes: Sequence[Outcome], before: int | None) -> None:
+        """Gather the deprovisions the guard is to judge; while they wait, the cursor
+        stays ``before`` the changes that led to them. None: no change replayed would find
+        them again (retries, and follow-ups, which a replay does not repeat)."""
+        deferred = [(o.kind, o.entry_id) for o in outcomes if o.deferred]
+        if not deferred:
+            return
+        if self.deferred_since is None:
+            self.deferred_since = self.run.clock()
+        self.deferred.update(dict.fromkeys(deferred))
+        if before is not None and self.held_cursor is None:
+            self.held_cursor = before
 
     async def _follow_ups(self, outcomes: Sequence[Outcome], cycle: CycleRecord) -> None:
         """An object that has just appeared in the target can now be referenced: the
@@ -171,33 +176,23 @@ class Incremental:
         groups_of = await store.groups_of([o.entry_id for o in created])
         for ids in groups_of.values():
             refs += [(EntryKind.GROUP, i) for i in ids]
-        if self._maps_manager():
-            for outcome in created:
-                if outcome.kind is EntryKind.USER:
-                    refs += await self._reports_of(outcome.entry_id)
+        managers = [o.entry_id for o in created if o.kind is EntryKind.USER]
+        if managers and self._maps_manager():
+            reports = await store.reports_of(managers)
+            refs += [(EntryKind.USER, i) for ids in reports.values() for i in ids]
         kinds = set(self.run.kinds())
         refs = [r for r in ordered(refs) if r[0] in kinds]
         for part in chunks(refs, self.run.settings.batch_size):
             followed = await self.run.processor.process(
                 part, cycle=cycle, deprovisions=Deprovisions.DEFER
             )
-            deferred = [(o.kind, o.entry_id) for o in followed if o.deferred]
-            if deferred and self.deferred_since is None:
-                self.deferred_since = self.run.clock()
-            self.deferred.update(dict.fromkeys(deferred))
+            self._defer(followed, None)
 
     def _maps_manager(self) -> bool:
         mapper = self.run.mappers.get(EntryKind.USER)
         return mapper is not None and any(
             m.reference and m.target != "members" for m in mapper.mapping.mappings
         )
-
-    async def _reports_of(self, user_id: str) -> list[Ref]:
-        query = Query(
-            filter=Compare(AttributePath("manager", "value", _ENTERPRISE), CompareOp.EQ, user_id)
-        )
-        found, _ = await self.run.store.query_entries(EntryKind.USER, query)
-        return [(EntryKind.USER, e.id) for e in found]
 
     async def _settle(self) -> None:
         """Send or stage the gathered deprovisions once the burst has settled."""

@@ -17,6 +17,7 @@ there, replaying what changed during the initial cycle (harmless, thanks to the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -68,12 +69,10 @@ async def run_initial(
                 else:
                     waiting.pop(outcome.entry_id, None)
             after = page[-1].id
-            checkpoint = {**start_of, "phase": str(kind), "after": after}
-            await store.update_cycle(cycle.id, checkpoint=checkpoint)
+            await _save(run, cycle, {**start_of, "phase": str(kind), "after": after})
         if kind is EntryKind.USER:
             await resolve_references(run, cycle, waiting, index=index, resumed=resumed)
-        checkpoint = {**start_of, "phase": phases[position + 1]}
-        await store.update_cycle(cycle.id, checkpoint=checkpoint)
+        await _save(run, cycle, {**start_of, "phase": phases[position + 1]})
     await deprovision_leftovers(run, cycle)
     cycle = await store.update_cycle(cycle.id, state=CycleState.DONE)
     await store.update_job(run.name, initial_done=True, cursor=cursor)
@@ -90,7 +89,7 @@ async def _resume_or_start(run: JobRun) -> CycleRecord:
         (c for c in running if c.kind is CycleKind.INITIAL and c.checkpoint is not None), None
     )
     if found is not None:
-        return found
+        return await _rewind(run, found)
     cursor = await store.latest_change()
     total = 0
     for kind in run.kinds():
@@ -99,6 +98,26 @@ async def _resume_or_start(run: JobRun) -> CycleRecord:
     since = run.clock()
     cycle = await store.start_cycle(run.name, CycleKind.INITIAL, total=total)
     return await store.update_cycle(cycle.id, checkpoint={"cursor": cursor, "since": since})
+
+
+async def _save(run: JobRun, cycle: CycleRecord, checkpoint: dict[str, Any]) -> None:
+    """Save ``checkpoint`` with the cycle's progress at this point, which a resumed cycle
+    goes back to."""
+    so_far = await run.store.get_cycle(cycle.id)
+    progress = {"done": so_far.done, "total": so_far.total}
+    await run.store.update_cycle(cycle.id, checkpoint={**checkpoint, **progress})
+
+
+async def _rewind(run: JobRun, cycle: CycleRecord) -> CycleRecord:
+    """The interrupted cycle with its progress as its checkpoint says: the batches done
+    after the checkpoint are done again on resume, and would otherwise count twice (``done``
+    past ``total``)."""
+    checkpoint = cycle.checkpoint
+    if not isinstance(checkpoint, dict) or "done" not in checkpoint:
+        return cycle  # a checkpoint taken before any page: nothing to go back to
+    return await run.store.update_cycle(
+        cycle.id, done=int(checkpoint["done"]), total=checkpoint.get("total")
+    )
 
 
 async def resolve_references(

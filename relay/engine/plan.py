@@ -36,15 +36,15 @@ def deltas(
     out: list[Delta] = []
     for name, value in new.items():
         before = old.get(name)
-        if _empty(value):
-            if not _empty(before):
+        if empty(value):
+            if not empty(before):
                 out.append(Delta(name, DeltaKind.CLEAR))
         elif isinstance(value, list) or isinstance(before, list) or multi_valued(name):
             out += _list_deltas(name, before, value)
         elif _key(before) != _key(value):
             out.append(Delta(name, DeltaKind.REPLACE, (value,)))
     for name, before in old.items():
-        if name not in new and not _empty(before):
+        if name not in new and not empty(before):
             out.append(Delta(name, DeltaKind.CLEAR))
     return tuple(out)
 
@@ -56,7 +56,7 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[An
     for name in [*new, *(n for n in old if n not in new)]:
         before, after = old.get(name), new.get(name)
         if not _same(before, after):
-            out[name] = [None if _empty(before) else before, None if _empty(after) else after]
+            out[name] = [None if empty(before) else before, None if empty(after) else after]
     return out
 
 
@@ -74,8 +74,8 @@ def _list_deltas(name: str, before: Any, after: Any) -> list[Delta]:
 
 
 def _same(before: Any, after: Any) -> bool:
-    if _empty(before) or _empty(after):
-        return _empty(before) and _empty(after)
+    if empty(before) or empty(after):
+        return empty(before) and empty(after)
     if isinstance(before, list) or isinstance(after, list):
         return _values(before).keys() == _values(after).keys()
     return _key(before) == _key(after)
@@ -87,7 +87,7 @@ def _values(value: Any) -> dict[object, Any]:
     items = value if isinstance(value, list) else [value]
     out: dict[object, Any] = {}
     for item in items:
-        if not _empty(item):
+        if not empty(item):
             out.setdefault(_key(item), item)
     return out
 
@@ -100,7 +100,7 @@ def _key(value: Any) -> object:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _empty(value: Any) -> bool:
+def empty(value: Any) -> bool:
     """No value: null, empty text, or a list of nothing else (as scoping's ``IS NULL``)."""
     if isinstance(value, list):
         return all(item is None or item == "" for item in value)

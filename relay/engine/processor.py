@@ -7,281 +7,83 @@ a few store queries, its operations go to the target in one ``Target.run`` per r
 round of matching searches, then one of writes, and follow-ups after conflicts), and
 everything it changed is recorded with ONE :meth:`~relay.store.base.Store.record_batch`,
 so a crash leaves a batch either recorded or not at all. A batch that was sent but not
-recorded is sent again with the same idempotency keys, and the agent answers those from
-its journal instead of running them twice.
+recorded is sent again with the same idempotency keys (:mod:`relay.engine.operations`),
+and the agent answers those from its journal instead of running them twice.
 
-Idempotency keys read ``{job}:{kind}:{entry}:{action}:{version}:{stamp}``: ``version`` is
-the entry's version (the shadow's for deprovisions) and ``stamp`` a short hash of the
-operation's content and of the shadow's last write. The stamp keeps keys equal for a
-redelivery (nothing was recorded in between) but different for a legitimately repeated
-operation at the same entry version: a manager whose anchor became known, a user disabled
-again after an assignment came and went, an operation retried after a failure the agent
-journaled as final (refused credentials).
+Matching lives in :mod:`relay.engine.matching`, references in
+:mod:`relay.engine.references`, deprovisioning and holding in
+:mod:`relay.engine.deprovision`, and each object's state on its way in
+:mod:`relay.engine.work`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from relay.engine import plan
+from relay.engine.deprovision import (
+    Deprovisions,
+    disable_change,
+    enable_again,
+    hold,
+    plan_deprovision,
+)
 from relay.engine.exceptions import EvaluationError, Quarantine, TargetUnavailable
-from relay.engine.expressions import EvaluationContext, Expression, compile_expression
-from relay.engine.job import DISABLE
-from relay.engine.mapping import Links, Mapper, MappingType
+from relay.engine.expressions import EvaluationContext
+from relay.engine.mapping import Mapper
+from relay.engine.matching import (
+    MatchIndex,
+    filters_detail,
+    is_unique,
+    naming_attribute,
+    search_operations,
+)
+from relay.engine.operations import create_operation, get_operation, update_operation
+from relay.engine.references import read_links, reference_readers
 from relay.engine.retry import Reaction, reaction
-from relay.engine.source import Source, compile_reference
+from relay.engine.source import Source
 from relay.engine.sources import Loaded, load_sources, source_name
+from relay.engine.work import Call, Outcome, Work, cycle_write
 from relay.store.base import EntryKind
 from relay.store.engine_records import (
     CycleRecord,
-    CycleWrite,
     LogAction,
-    LogEntry,
     LogStatus,
     RetryRecord,
-    Shadow,
     ShadowState,
-    StagedDecision,
     StagedOperation,
 )
 from shared.connector import (
     Action,
     Attributes,
     ConnectorObject,
-    Delta,
-    DeltaKind,
-    Equals,
     Operation,
     OperationError,
     OperationResult,
-    Page,
-    Scalar,
 )
 from shared.exceptions import ErrorClass
 
 if TYPE_CHECKING:
     from relay.engine.job import JobSettings
+    from relay.engine.mapping import Links
     from relay.engine.scope import Scope
     from relay.engine.settings import EngineSettings
     from relay.engine.target import Target
     from relay.store.base import Store
 
+__all__ = ["Deprovisions", "MatchIndex", "Outcome", "Processor"]
+
 #: Users first, so groups processed in the same call find their members' anchors.
 KIND_ORDER = (EntryKind.USER, EntryKind.GROUP)
 #: Rounds of operations one batch may need: search, write, and after a conflict on create
-#: another search and write (link and update).
-MAX_ROUNDS = 5
-
-
-class Deprovisions(StrEnum):
-    """What :meth:`Processor.process` does with the disables and deletes it decides on."""
-
-    #: Carry them out now.
-    SEND = "send"
-    #: Store them as staged operations (with a STAGED log entry) for an administrator.
-    STAGE = "stage"
-    #: Neither: return them as deferred outcomes for the caller to decide (the guard).
-    DEFER = "defer"
-
-
-#: The counter of ``CycleRecord.counts`` each successful action adds to.
-_SUCCESS_COUNTERS = {
-    LogAction.CREATE: "created",
-    LogAction.LINK: "linked",
-    LogAction.UPDATE: "updated",
-    LogAction.DISABLE: "disabled",
-    LogAction.DELETE: "deleted",
-    LogAction.UNLINK: "unlinked",
-    LogAction.NONE: "unchanged",
-}
+#: another search and write (link and update); a create answered from the journal for an
+#: object gone since takes a get and the create again.
+MAX_ROUNDS = 6
 #: Actions after which a user has an anchor it did not have before.
 _NEW = frozenset({LogAction.CREATE, LogAction.LINK})
-_STATUS_COUNTERS = {
-    LogStatus.STAGED: "staged",
-    LogStatus.SKIPPED: "skipped",
-    LogStatus.FAILURE: "failed",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one object (or, in a dry run, what would happen).
-
-    ``deferred`` outcomes (:attr:`Deprovisions.DEFER`) were neither carried out nor
-    recorded. ``attributes`` are the planned target attributes, given in dry runs and
-    explained runs. ``steps`` (explained runs) are ``{"step", "outcome", "detail"}``.
-    """
-
-    kind: EntryKind
-    entry_id: str
-    action: LogAction
-    status: LogStatus
-    anchor: str | None = None
-    reason: str | None = None
-    error: str | None = None
-    error_class: str | None = None
-    changes: dict[str, list[Any]] = field(default_factory=dict)
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    attributes: Attributes | None = None
-    deferred: bool = False
-    #: Directory ids the object references (a manager) that had no anchor in the target
-    #: yet: what was written lacks them, so the object is worth processing again once
-    #: they are provisioned.
-    unresolved: frozenset[str] = frozenset()
-
-    @property
-    def counter(self) -> str:
-        """The name this outcome is counted under in a cycle's counts."""
-        if self.status is LogStatus.SUCCESS:
-            return _SUCCESS_COUNTERS[self.action]
-        return _STATUS_COUNTERS[self.status]
-
-
-def _fold(value: Any) -> str:
-    """Matching compares text case-insensitively, as directories and most apps do."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value).casefold()
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == []
-
-
-class MatchIndex:
-    """The target's objects of one class by matching value, read once by an initial cycle
-    so that matching costs a dictionary look-up instead of a search per object.
-
-    Values compare as case-insensitive text; the first object read with a value keeps it.
-    """
-
-    def __init__(self, attributes: Sequence[str]) -> None:
-        self._by: dict[str, dict[str, ConnectorObject]] = {a: {} for a in attributes}
-
-    @classmethod
-    def from_objects(
-        cls, attributes: Sequence[str], objects: Iterable[ConnectorObject]
-    ) -> MatchIndex:
-        index = cls(attributes)
-        for obj in objects:
-            index.add(obj)
-        return index
-
-    def add(self, obj: ConnectorObject) -> None:
-        for attribute, table in self._by.items():
-            value = obj.attributes.get(attribute)
-            for item in value if isinstance(value, list) else (value,):
-                if not _empty(item):
-                    table.setdefault(_fold(item), obj)
-
-    def lookup(self, filters: Sequence[Equals]) -> ConnectorObject | None:
-        """The object the first filter (in precedence order) finds, or None."""
-        for flt in filters:
-            table = self._by.get(flt.attribute)
-            if table is not None and not _empty(flt.value):
-                found = table.get(_fold(flt.value))
-                if found is not None:
-                    return found
-        return None
-
-    def __len__(self) -> int:
-        return max((len(t) for t in self._by.values()), default=0)
-
-
-@dataclass(slots=True)
-class _Call:
-    """One :meth:`Processor.process` call's options and tallies."""
-
-    #: The cycle logs and counts go to ("" records nothing: deprovision candidates).
-    cycle: str
-    deprovisions: Deprovisions
-    dry_run: bool
-    explain: bool
-    retrying: bool
-    index: Mapping[EntryKind, MatchIndex]
-    #: (kind, entry id) -> ids of staged operations the batch takes off the stage.
-    unstage: Mapping[tuple[EntryKind, str], Sequence[int]] = field(default_factory=dict)
-    #: (kind, entry id) already waiting for a decision: not staged twice.
-    pending: set[tuple[EntryKind, str]] = field(default_factory=set)
-    #: Only tell which refs would be deprovisioned; no operations, no writes.
-    candidates: bool = False
-    #: Operations sent, and those that failed for reasons other than the data.
-    operations: int = 0
-    failures: int = 0
-    first_failure: str = ""
-    #: Users created or linked in this call, and users whose references lacked an anchor.
-    created: set[str] = field(default_factory=set)
-    unresolved: dict[str, set[str]] = field(default_factory=dict)
-    #: False for a second look at objects already counted in this call: progress counts
-    #: each object once.
-    counted: bool = True
-
-
-@dataclass(slots=True, eq=False)
-class _Work:
-    """One object's way through a batch."""
-
-    kind: EntryKind
-    entry_id: str
-    #: The entry's version, or for a deleted entry its shadow's.
-    version: int
-    name: str
-    loaded: Loaded | None
-    shadow: Shadow | None
-    retry: RetryRecord | None
-    links: Links | None
-    steps: list[dict[str, Any]] | None
-    action: LogAction = LogAction.NONE
-    ops: list[Operation] = field(default_factory=list)
-    filters: list[Equals] = field(default_factory=list)
-    #: Attributes written (create) or mapped (update, link): the planned attributes.
-    attributes: Attributes | None = None
-    #: The values compared against: the shadow's, or the matched object's.
-    old: dict[str, Any] = field(default_factory=dict)
-    anchor: str | None = None
-    conflicted: bool = False
-    #: The linked object vanished from the target; it is being created again.
-    recreate: bool = False
-    # -- the result
-    status: LogStatus | None = None
-    reason: str | None = None
-    error: OperationError | None = None
-    changes: dict[str, list[Any]] = field(default_factory=dict)
-    new_shadow: Shadow | None = None
-    drop_shadow: bool = False
-    new_retry: RetryRecord | None = None
-    clear_retry: bool = False
-    staged: StagedOperation | None = None
-    deferred: bool = False
-    logged: bool = True
-    quarantine: str | None = None
-    candidate: bool = False
-    unresolved: frozenset[str] = frozenset()
-
-    def step(self, name: str, outcome: str, detail: Any = None) -> None:
-        if self.steps is not None:
-            self.steps.append({"step": name, "outcome": outcome, "detail": detail})
-
-    def finish(
-        self,
-        status: LogStatus,
-        *,
-        reason: str | None = None,
-        logged: bool = True,
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.logged = logged
-        self.ops = []
-        if status is not LogStatus.FAILURE and self.retry is not None:
-            self.clear_retry = True
 
 
 class Processor:
@@ -315,7 +117,7 @@ class Processor:
             kind: job.definition.scope_for(kind.value) for kind in KIND_ORDER
         }
         self._references = {
-            kind: _reference_readers(mapper)
+            kind: reference_readers(mapper)
             for kind in KIND_ORDER
             if (mapper := mappers.get(kind.value)) is not None
         }
@@ -342,12 +144,12 @@ class Processor:
 
         ``retrying`` tries entries whose retry is not due yet (the retry loop, provisioning
         on demand); entries waiting for a change after refused data are still skipped until
-        their version changes. ``index`` (initial cycles) replaces matching searches. A
-        dry run sends matching searches only and writes nothing. Raises
-        :class:`Quarantine` (after recording) when the target refuses the credentials or
-        most operations fail for reasons other than the data.
+        their version changes, unless they left the scope. ``index`` (initial cycles)
+        replaces matching searches. A dry run sends matching searches only and writes
+        nothing. Raises :class:`Quarantine` (after recording) when the target refuses the
+        credentials or most operations fail for reasons other than the data.
         """
-        call = _Call(
+        call = Call(
             cycle=cycle.id,
             deprovisions=deprovisions,
             dry_run=dry_run,
@@ -356,7 +158,9 @@ class Processor:
             index=index or {},
         )
         if deprovisions is Deprovisions.STAGE and not dry_run:
-            staged = await self.store.list_staged(self.job.name, decision=StagedDecision.PENDING)
+            # Decided but not yet carried out or held counts too: staged again, it would
+            # outlive the decision and wait for another.
+            staged = await self.store.list_staged(self.job.name)
             call.pending = {(s.kind, s.entry_id) for s in staged}
         return await self._process(refs, call)
 
@@ -365,7 +169,7 @@ class Processor:
     ) -> list[tuple[EntryKind, str]]:
         """The refs that :meth:`process` would disable or delete, without writing anything,
         so initial and reconcile cycles can count them against the guard first."""
-        call = _Call(
+        call = Call(
             cycle="",
             deprovisions=Deprovisions.DEFER,
             dry_run=True,
@@ -392,7 +196,7 @@ class Processor:
         unstage: dict[tuple[EntryKind, str], list[int]] = {}
         for op in staged:
             unstage.setdefault((op.kind, op.entry_id), []).append(op.id)
-        call = _Call(
+        call = Call(
             cycle=cycle.id,
             deprovisions=Deprovisions.SEND,
             dry_run=False,
@@ -406,62 +210,11 @@ class Processor:
     async def hold(self, staged: Sequence[StagedOperation]) -> None:
         """Rejected staged operations: their shadows turn HELD, left alone until the entry
         changes again, and the operations leave the stage."""
-        if not staged:
-            return
-        now = self.clock()
-        shadows: list[Shadow] = []
-        logs: list[LogEntry] = []
-        for kind in KIND_ORDER:
-            ops = [s for s in staged if s.kind is kind]
-            if not ops:
-                continue
-            ids = [s.entry_id for s in ops]
-            found = await self.store.get_shadows(self.job.name, kind, ids)
-            entries = await self.store.get_entries(kind, ids)
-            for op in ops:
-                shadow = found.get(op.entry_id)
-                entry = entries.get(op.entry_id)
-                if shadow is not None:
-                    # The version the rejection saw: a later change of the entry lifts it.
-                    version = entry.version if entry is not None else shadow.source_version
-                    shadows.append(
-                        Shadow(
-                            job=shadow.job,
-                            kind=shadow.kind,
-                            entry_id=shadow.entry_id,
-                            anchor=shadow.anchor,
-                            values=shadow.values,
-                            source_version=version,
-                            state=ShadowState.HELD,
-                            updated_at=now,
-                        )
-                    )
-                logs.append(
-                    LogEntry(
-                        job=self.job.name,
-                        cycle=op.cycle,
-                        kind=kind,
-                        entry_id=op.entry_id,
-                        action=LogAction.DISABLE if op.action == DISABLE else LogAction.DELETE,
-                        status=LogStatus.SKIPPED,
-                        at=now,
-                        source_name=op.display,
-                        anchor=op.anchor,
-                        reason="rejected by an administrator: held until the entry changes",
-                    )
-                )
-        await self.store.record_batch(
-            CycleWrite(
-                job=self.job.name,
-                shadows=tuple(shadows),
-                unstaged=tuple(s.id for s in staged),
-                logs=tuple(logs),
-            )
-        )
+        await hold(self.store, self.job.name, staged, self.clock())
 
     # -- batches --------------------------------------------------------------------------
 
-    async def _process(self, refs: Sequence[tuple[EntryKind, str]], call: _Call) -> list[Outcome]:
+    async def _process(self, refs: Sequence[tuple[EntryKind, str]], call: Call) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for kind in KIND_ORDER:
             ids = _unique(refs, kind)
@@ -483,7 +236,7 @@ class Processor:
             )
         return outcomes
 
-    async def _run_kind(self, kind: EntryKind, ids: list[str], call: _Call) -> list[Outcome]:
+    async def _run_kind(self, kind: EntryKind, ids: list[str], call: Call) -> list[Outcome]:
         """The batches of one kind, up to ``batches_in_flight`` at a time; a quarantine in
         one lets the batches in flight finish and starts no more."""
         size = self.settings.batch_size
@@ -518,16 +271,16 @@ class Processor:
             raise stopped[0]
         return [outcome for batch in results for outcome in batch]
 
-    async def _batch(self, kind: EntryKind, ids: list[str], call: _Call) -> list[Outcome]:
+    async def _batch(self, kind: EntryKind, ids: list[str], call: Call) -> list[Outcome]:
         started = time.monotonic()
         works = await self._plan_batch(kind, ids, call)
         await self._dispatch(works, call)
         now = self.clock()
         duration_ms = (time.monotonic() - started) * 1000.0
-        outcomes = [self._outcome(w, call) for w in works]
+        outcomes = [w.outcome(planned=call.dry_run or call.explain) for w in works]
         if not call.dry_run:
             await self.store.record_batch(
-                self._write(kind, works, outcomes, call, now, duration_ms)
+                cycle_write(self.job.name, kind, works, outcomes, call, now, duration_ms)
             )
         if kind is EntryKind.USER:
             call.created.update(
@@ -538,7 +291,7 @@ class Processor:
             raise Quarantine(quarantine)
         return outcomes
 
-    async def _plan_batch(self, kind: EntryKind, ids: list[str], call: _Call) -> list[_Work]:
+    async def _plan_batch(self, kind: EntryKind, ids: list[str], call: Call) -> list[Work]:
         """Read what the batch needs and decide each object's first operation."""
         job = self.job.name
         entries = await self.store.get_entries(kind, ids)
@@ -563,8 +316,8 @@ class Processor:
             )
             name = source_name(kind, item.entry.resource) if item is not None else ""
             if not name and shadow is not None:
-                name = str(shadow.values.get(_naming(self.mappers.get(kind.value))) or "")
-            work = _Work(
+                name = str(shadow.values.get(naming_attribute(self.mappers.get(kind.value))) or "")
+            work = Work(
                 kind=kind,
                 entry_id=eid,
                 version=version,
@@ -588,41 +341,16 @@ class Processor:
         kind: EntryKind,
         loaded: Mapping[str, Loaded],
         in_scope: Mapping[str, bool],
-        call: _Call,
+        call: Call,
     ) -> tuple[Links | None, dict[str, set[str]]]:
-        """Anchors of the objects the batch's references name (managers, members), read
-        from their shadows in one query per kind; and, for users, which referenced
-        directory objects have no anchor yet."""
         readers = self._references.get(kind)
         if not readers or call.candidates:
             return None, {}
-        wanted: dict[str, EntryKind] = {}
-        per_entry: dict[str, set[str]] = {}
-        for eid, item in loaded.items():
-            if not in_scope.get(eid):
-                continue
-            named = per_entry.setdefault(eid, set())
-            for read in readers:
-                for ident, ref_kind in _referenced(read, item.source):
-                    wanted.setdefault(ident, ref_kind)
-                    named.add(ident)
-        anchors: dict[str, str] = {}
-        for ref_kind in KIND_ORDER:
-            ids = [i for i, k in wanted.items() if k is ref_kind]
-            if ids:
-                found = await self.store.get_shadows(self.job.name, ref_kind, ids)
-                anchors.update((eid, s.anchor) for eid, s in found.items())
-        missing: dict[str, set[str]] = {}
-        if kind is EntryKind.USER:
-            for eid, named in per_entry.items():
-                lacking = {i for i in named if i not in anchors}
-                if lacking:
-                    missing[eid] = lacking
-        return Links(resolve=anchors.get, in_scope=anchors.__contains__), missing
+        return await read_links(self.store, self.job.name, kind, readers, loaded, in_scope)
 
     # -- deciding -------------------------------------------------------------------------
 
-    async def _decide(self, w: _Work, in_scope: bool, call: _Call) -> None:
+    async def _decide(self, w: Work, in_scope: bool, call: Call) -> None:
         mapper = self.mappers.get(w.kind.value)
         if mapper is None:
             w.finish(
@@ -653,7 +381,10 @@ class Processor:
             return
         retry = w.retry
         if retry is not None and retry.source_version == w.version:
-            if retry.next_attempt_at is None:
+            if retry.next_attempt_at is None and in_scope:
+                # Only the entry's values can change what the target refused. A deprovision
+                # writes none of them, and leaving the scope (an unassignment) keeps the
+                # version: it must not wait.
                 w.step("retry", "waits for a change", retry.error)
                 w.finish(
                     LogStatus.SKIPPED,
@@ -662,7 +393,11 @@ class Processor:
                 )
                 w.clear_retry = False
                 return
-            if retry.next_attempt_at > self.clock() and not call.retrying:
+            if (
+                retry.next_attempt_at is not None
+                and retry.next_attempt_at > self.clock()
+                and not call.retrying
+            ):
                 w.step("retry", "not due", {"at": retry.next_attempt_at})
                 w.finish(LogStatus.SKIPPED, reason="a retry is not due yet", logged=call.explain)
                 w.clear_retry = False
@@ -679,43 +414,33 @@ class Processor:
         except EvaluationError as exc:
             self._invalid(w, exc, call)
 
-    def _invalid(self, w: _Work, exc: EvaluationError, call: _Call) -> None:
+    def _invalid(self, w: Work, exc: EvaluationError, call: Call) -> None:
         """A mapping failed on this entry's values: like data the target refuses, it
         waits for the entry to change."""
         self._failed(w, OperationError(ErrorClass.INVALID_DATA, str(exc)), Action.UPDATE, call)
 
-    def _why(self, w: _Work) -> str | None:
+    def _why(self, w: Work) -> str | None:
         if w.steps is None or w.loaded is None:
             return None
         return self._scopes[w.kind].explain(w.loaded.source, assigned=w.loaded.assigned)
 
-    async def _match(self, w: _Work, mapper: Mapper, call: _Call) -> None:
+    async def _match(self, w: Work, mapper: Mapper, call: Call) -> None:
         assert w.loaded is not None
         w.filters = mapper.matching_filters(w.loaded.source, links=w.links)
         index = call.index.get(w.kind)
         if index is not None and not w.conflicted:
-            found = index.lookup(w.filters)
-            w.step("match", "found" if found else "no match", _filters(w.filters))
+            found = index.claim(w.filters)
+            w.step("match", "found" if found else "no match", filters_detail(w.filters))
             await self._matched(w, mapper, found, call)
         elif w.filters:
-            object_class = mapper.mapping.object_class
             w.action = LogAction.LINK
-            w.ops = [
-                Operation(
-                    key=self._search_key(w, n),
-                    action=Action.SEARCH,
-                    object_class=object_class,
-                    filter=flt,
-                    page=Page(size=2),
-                )
-                for n, flt in enumerate(w.filters)
-            ]
+            w.ops = search_operations(self.job.name, w, mapper.mapping.object_class)
         else:
             w.step("match", "no matching attribute has a value")
             await self._matched(w, mapper, None, call)
 
     async def _matched(
-        self, w: _Work, mapper: Mapper, found: ConnectorObject | None, call: _Call
+        self, w: Work, mapper: Mapper, found: ConnectorObject | None, call: Call
     ) -> None:
         assert w.loaded is not None
         source = w.loaded.source
@@ -730,14 +455,7 @@ class Processor:
             w.attributes = attributes
             w.changes = plan.changes({}, attributes)
             w.step("map", "create", attributes)
-            w.ops = [
-                Operation(
-                    key=self._key(w, "create", w.version, attributes),
-                    action=Action.CREATE,
-                    object_class=mapper.mapping.object_class,
-                    attributes=attributes,
-                )
-            ]
+            w.ops = [create_operation(self.job.name, w, mapper.mapping.object_class, attributes)]
             return
         w.action = LogAction.LINK
         w.anchor = found.anchor
@@ -748,18 +466,19 @@ class Processor:
         w.changes = plan.changes(w.old, mapped)
         w.step("map", "link and update" if deltas else "link", {"anchor": found.anchor})
         if deltas:
-            w.ops = [self._update_op(w, mapper, found.anchor, deltas, "link")]
+            w.ops = [
+                update_operation(
+                    self.job.name, w, mapper.mapping.object_class, found.anchor, deltas, "link"
+                )
+            ]
         else:
             self._succeeded(w, found.anchor)
 
-    def _update(self, w: _Work, mapper: Mapper, source: Source) -> None:
+    def _update(self, w: Work, mapper: Mapper, source: Source) -> None:
         shadow = w.shadow
         assert shadow is not None
         mapped = mapper.attributes(source, create=False, links=w.links)
-        disable = self.job.deprovision.disable_attribute
-        if shadow.state is ShadowState.DISABLED and disable and _empty(mapped.get(disable)):
-            value = self.job.deprovision.disable_value
-            mapped[disable] = (not value) if isinstance(value, bool) else None
+        enable_again(self.job.deprovision, shadow, mapped)
         w.attributes = mapped
         values = shadow.values
         w.old = {k: values.get(k) for k in mapped}
@@ -769,107 +488,23 @@ class Processor:
         if deltas:
             w.action = LogAction.UPDATE
             w.step("diff", "update", w.changes)
-            w.ops = [self._update_op(w, mapper, shadow.anchor, deltas, "update")]
+            w.ops = [
+                update_operation(
+                    self.job.name, w, mapper.mapping.object_class, shadow.anchor, deltas, "update"
+                )
+            ]
         else:
             w.action = LogAction.NONE
             w.step("diff", "unchanged")
             self._succeeded(w, shadow.anchor)
 
-    def _deprovision(self, w: _Work, call: _Call) -> None:
-        shadow = w.shadow
-        assert shadow is not None
-        settings = self.job.deprovision
-        deleted = w.loaded is None
-        w.anchor = shadow.anchor
-        if shadow.state is ShadowState.HELD and (deleted or w.version == shadow.source_version):
-            w.step("deprovision", "held", "an administrator rejected it")
-            w.finish(
-                LogStatus.SKIPPED,
-                reason="held: an administrator rejected its deprovisioning",
-                logged=call.explain,
-            )
-            return
-        if w.loaded is None:
-            reason = "deleted from the directory"
-        else:
-            why = self._scopes[w.kind].explain(w.loaded.source, assigned=w.loaded.assigned)
-            reason = f"out of scope: {why}"
-        if not deleted and settings.skip_out_of_scope_deletions:
-            w.action = LogAction.UNLINK
-            w.step("deprovision", "unlink", reason)
-            if not call.candidates:
-                w.drop_shadow = True
-                w.finish(LogStatus.SUCCESS, reason=f"{reason}; left in the target")
-            return
-        if settings.action(w.kind.value) == DISABLE:
-            if shadow.state is ShadowState.DISABLED:
-                w.action = LogAction.NONE
-                w.step("deprovision", "already disabled")
-                if not call.candidates:
-                    w.finish(LogStatus.SUCCESS, reason="already disabled", logged=call.explain)
-                return
-            w.action = LogAction.DISABLE
-        else:
-            w.action = LogAction.DELETE
-        w.candidate = True
-        w.reason = reason
-        w.step("deprovision", w.action.value, reason)
-        if call.candidates:
-            return
-        if call.dry_run:
-            w.attributes = dict([self._disable()]) if w.action is LogAction.DISABLE else None
-            w.finish(LogStatus.SUCCESS, reason=reason)
-            return
-        if call.deprovisions is Deprovisions.DEFER:
-            w.deferred = True
-            w.finish(LogStatus.SKIPPED, reason=f"{reason}; deferred to the deletion guard")
-            return
-        if call.deprovisions is Deprovisions.STAGE:
-            if (w.kind, w.entry_id) in call.pending:
-                w.finish(LogStatus.SKIPPED, reason=f"{reason}; already staged", logged=False)
-                return
-            w.staged = StagedOperation(
-                id=0,
-                job=self.job.name,
-                cycle=call.cycle,
-                kind=w.kind,
-                entry_id=w.entry_id,
-                anchor=shadow.anchor,
-                action=w.action.value,
-                reason=reason,
-                display=w.name,
-                staged_at=self.clock(),
-            )
-            w.finish(LogStatus.STAGED, reason=f"{reason}; waits for an administrator")
-            return
-        mapper = self.mappers[w.kind.value]
-        object_class = mapper.mapping.object_class
-        if w.action is LogAction.DISABLE:
-            attribute, value = self._disable()
-            w.attributes = {attribute: value}
-            w.changes = plan.changes({attribute: shadow.values.get(attribute)}, w.attributes)
-            deltas = (Delta(attribute, DeltaKind.REPLACE, (value,)),)
-            w.ops = [self._update_op(w, mapper, shadow.anchor, deltas, "disable")]
-        else:
-            w.ops = [
-                Operation(
-                    key=self._key(w, "delete", shadow.source_version, None),
-                    action=Action.DELETE,
-                    object_class=object_class,
-                    anchor=shadow.anchor,
-                )
-            ]
-
-    def _disable(self) -> tuple[str, Scalar]:
-        """The attribute and value that disable an account (job settings refuse "disable"
-        without an attribute)."""
-        settings = self.job.deprovision
-        assert settings.disable_attribute is not None
-        return settings.disable_attribute, settings.disable_value
+    def _deprovision(self, w: Work, call: Call) -> None:
+        object_class = self.mappers[w.kind.value].mapping.object_class
+        plan_deprovision(w, call, self.job, self._scopes[w.kind], object_class, self.clock())
 
     # -- sending --------------------------------------------------------------------------
 
-    async def _dispatch(self, works: list[_Work], call: _Call) -> None:
+    async def _dispatch(self, works: list[Work], call: Call) -> None:
         for _ in range(MAX_ROUNDS):
             todo = [w for w in works if w.ops]
             if call.dry_run:
@@ -920,10 +555,10 @@ class Processor:
 
     async def _accept(
         self,
-        w: _Work,
+        w: Work,
         ops: list[Operation],
         results: list[OperationResult],
-        call: _Call,
+        call: Call,
     ) -> None:
         mapper = self.mappers[w.kind.value]
         if ops[0].action is Action.SEARCH:
@@ -932,7 +567,7 @@ class Processor:
                 self._failed(w, error, Action.SEARCH, call)
                 return
             found = next((r.objects[0] for r in results if r.objects), None)
-            w.step("match", "found" if found else "no match", _filters(w.filters))
+            w.step("match", "found" if found else "no match", filters_detail(w.filters))
             if found is None and w.conflicted:
                 self._failed(
                     w,
@@ -951,8 +586,18 @@ class Processor:
                 self._invalid(w, exc, call)
             return
         op, result = ops[0], results[0]
+        if op.action is Action.GET:
+            self._verified(w, op, result, call)
+            return
         if result.error is None:
             w.step("write", "done", {"anchor": result.anchor, "replayed": result.replayed})
+            if op.action is Action.CREATE and result.replayed and result.anchor:
+                # The journal answered a create made earlier with the same key: this very
+                # create sent again after a crash, or one whose object is gone since (the
+                # job deleted it, or someone did behind its back) and whose entry is in
+                # scope again at the same version. Only the target can tell which.
+                w.ops = [get_operation(self.job.name, w, op.object_class, result.anchor)]
+                return
             self._succeeded(w, result.anchor or op.anchor or w.anchor)
             return
         w.step("write", result.error.error_class.value, result.error.message)
@@ -976,9 +621,24 @@ class Processor:
         else:
             self._failed(w, result.error, op.action, call)
 
+    def _verified(self, w: Work, op: Operation, result: OperationResult, call: Call) -> None:
+        """The answer to the look at an object a replayed create made: there, the create
+        is done; gone, it is sent again under a fresh key, which no journal answers."""
+        assert op.anchor is not None
+        error = result.error
+        if error is None:
+            w.step("verify", "found", {"anchor": op.anchor})
+            self._succeeded(w, op.anchor)
+        elif error.error_class is ErrorClass.NOT_FOUND:
+            w.step("verify", "gone", {"anchor": op.anchor})
+            attributes = w.attributes or {}
+            w.ops = [create_operation(self.job.name, w, op.object_class, attributes, fresh=True)]
+        else:
+            self._failed(w, error, Action.GET, call)
+
     # -- results --------------------------------------------------------------------------
 
-    def _succeeded(self, w: _Work, anchor: str | None, *, gone: bool = False) -> None:
+    def _succeeded(self, w: Work, anchor: str | None, *, gone: bool = False) -> None:
         now = self.clock()
         shadow = w.shadow
         action = w.action
@@ -992,10 +652,10 @@ class Processor:
         w.anchor = anchor
         if action is LogAction.DISABLE:
             assert shadow is not None
-            attribute, value = self._disable()
+            attribute, value = disable_change(self.job.deprovision)
             values = {**shadow.values, attribute: value}
-            w.new_shadow = _shadow(
-                self.job.name, w, anchor, values, shadow.source_version, ShadowState.DISABLED, now
+            w.new_shadow = w.shadow_for(
+                self.job.name, anchor, values, shadow.source_version, ShadowState.DISABLED, now
             )
             w.finish(LogStatus.SUCCESS, reason=w.reason)
             return
@@ -1003,11 +663,11 @@ class Processor:
         if w.recreate:
             shadow = None
         if action is LogAction.CREATE:
-            values = {k: v for k, v in attributes.items() if not _empty(v)}
+            values = {k: v for k, v in attributes.items() if not plan.empty(v)}
         else:
             values = dict(shadow.values) if shadow is not None else dict(w.old)
             for k, v in attributes.items():
-                if _empty(v):
+                if plan.empty(v):
                     values.pop(k, None)
                 else:
                     values[k] = v
@@ -1018,8 +678,8 @@ class Processor:
             or shadow.state is not ShadowState.LINKED
             or shadow.anchor != anchor
         ):
-            w.new_shadow = _shadow(
-                self.job.name, w, anchor, values, w.version, ShadowState.LINKED, now
+            w.new_shadow = w.shadow_for(
+                self.job.name, anchor, values, w.version, ShadowState.LINKED, now
             )
             w.drop_shadow = False
         w.finish(
@@ -1030,10 +690,10 @@ class Processor:
 
     def _failed(
         self,
-        w: _Work,
+        w: Work,
         error: OperationError,
         action: Action,
-        call: _Call,
+        call: Call,
         *,
         counted: bool = True,
     ) -> None:
@@ -1058,8 +718,8 @@ class Processor:
         if w.action is LogAction.LINK and w.anchor is not None and w.shadow is None:
             # Linked, but the update failed: keep the link (version 0, the target's values)
             # so the next try updates it instead of matching again.
-            w.new_shadow = _shadow(
-                self.job.name, w, w.anchor, dict(w.old), 0, ShadowState.LINKED, now
+            w.new_shadow = w.shadow_for(
+                self.job.name, w.anchor, dict(w.old), 0, ShadowState.LINKED, now
             )
             w.drop_shadow = False
         w.new_retry = RetryRecord(
@@ -1079,92 +739,6 @@ class Processor:
         w.logged = True
         w.ops = []
 
-    def _outcome(self, w: _Work, call: _Call) -> Outcome:
-        assert w.status is not None
-        return Outcome(
-            kind=w.kind,
-            entry_id=w.entry_id,
-            action=w.action,
-            status=w.status,
-            anchor=w.anchor,
-            reason=w.reason,
-            error=w.error.message if w.error is not None else None,
-            error_class=w.error.error_class.value if w.error is not None else None,
-            changes=w.changes,
-            steps=w.steps or [],
-            attributes=w.attributes if call.dry_run or call.explain else None,
-            deferred=w.deferred,
-            unresolved=w.unresolved,
-        )
-
-    def _write(
-        self,
-        kind: EntryKind,
-        works: list[_Work],
-        outcomes: list[Outcome],
-        call: _Call,
-        now: float,
-        duration_ms: float,
-    ) -> CycleWrite:
-        shadows: list[Shadow] = []
-        unlinked: list[tuple[EntryKind, str]] = []
-        retries: list[RetryRecord] = []
-        cleared: list[tuple[EntryKind, str]] = []
-        staged: list[StagedOperation] = []
-        unstaged: list[int] = []
-        logs: list[LogEntry] = []
-        counts: dict[str, int] = {}
-        done = 0
-        for w, outcome in zip(works, outcomes, strict=True):
-            ref = (kind, w.entry_id)
-            unstaged += call.unstage.get(ref, ())
-            if w.deferred:
-                continue
-            done += call.counted
-            counts[outcome.counter] = counts.get(outcome.counter, 0) + 1
-            if w.new_shadow is not None:
-                shadows.append(w.new_shadow)
-            elif w.drop_shadow:
-                unlinked.append(ref)
-            if w.new_retry is not None:
-                retries.append(w.new_retry)
-            elif w.clear_retry:
-                cleared.append(ref)
-            if w.staged is not None:
-                staged.append(w.staged)
-            if w.logged or call.explain:
-                logs.append(
-                    LogEntry(
-                        job=self.job.name,
-                        cycle=call.cycle,
-                        kind=kind,
-                        entry_id=w.entry_id,
-                        action=w.action,
-                        status=outcome.status,
-                        at=now,
-                        source_name=w.name,
-                        anchor=w.anchor,
-                        reason=w.reason,
-                        error_class=outcome.error_class,
-                        changes=w.changes,
-                        steps=w.steps or [],
-                        duration_ms=duration_ms,
-                    )
-                )
-        return CycleWrite(
-            job=self.job.name,
-            shadows=tuple(shadows),
-            unlinked=tuple(unlinked),
-            retries=tuple(retries),
-            cleared=tuple(cleared),
-            staged=tuple(staged),
-            unstaged=tuple(unstaged),
-            logs=tuple(logs),
-            cycle=call.cycle or None,
-            done=done,
-            counts=counts,
-        )
-
     # -- operations -----------------------------------------------------------------------
 
     async def _create_attributes(
@@ -1173,101 +747,21 @@ class Processor:
         if not mapper.needs_target:
             return mapper.attributes(source, create=True, links=links)
         object_class = mapper.mapping.object_class
-        context = EvaluationContext(is_unique=lambda a, v: self._is_unique(object_class, a, v))
-        return await mapper.attributes_async(source, create=True, links=links, context=context)
-
-    async def _is_unique(self, object_class: str, attribute: str, value: str) -> bool:
-        """``SelectUniqueValue``'s question, asked of the target."""
-        op = Operation(
-            key=f"{self.job.name}:unique:{uuid.uuid4().hex}",
-            action=Action.SEARCH,
-            object_class=object_class,
-            filter=Equals(attribute, value),
-            page=Page(size=1),
-        )
-        [result] = await self.target.run([op], timeout=self.settings.send_timeout)
-        error = result.error
-        if error is None:
-            return not result.objects
-        message = f"SelectUniqueValue could not search {self.target.name}: {error.message}"
-        if reaction(error.error_class, Action.SEARCH) is Reaction.SKIP_UNTIL_CHANGED:
-            raise EvaluationError(message)
-        # Time may cure it (or the quarantine that refused credentials bring): try later.
-        raise TargetUnavailable(message)
-
-    def _update_op(
-        self, w: _Work, mapper: Mapper, anchor: str, deltas: tuple[Delta, ...], action: str
-    ) -> Operation:
-        version = w.shadow.source_version if action == "disable" and w.shadow else w.version
-        return Operation(
-            key=self._key(w, action, version, deltas),
-            action=Action.UPDATE,
-            object_class=mapper.mapping.object_class,
-            anchor=anchor,
-            deltas=deltas,
-        )
-
-    def _key(self, w: _Work, action: str, version: int, content: Any) -> str:
-        """The deterministic idempotency key (see the module's docstring)."""
-        retry = w.retry
-        final = (
-            retry is not None
-            and retry.source_version == w.version
-            and not ErrorClass(retry.error_class).retryable
-            and retry.error_class != ErrorClass.INTERNAL.value
-        )
-        stamp = repr(
-            (
-                content,
-                w.shadow.updated_at if w.shadow is not None else None,
-                retry.attempts if final and retry is not None else 0,
+        context = EvaluationContext(
+            is_unique=lambda a, v: is_unique(
+                self.target,
+                self.job.name,
+                object_class,
+                a,
+                v,
+                timeout=self.settings.send_timeout,
             )
         )
-        digest = hashlib.blake2b(stamp.encode(), digest_size=6).hexdigest()
-        return f"{self.job.name}:{w.kind.value}:{w.entry_id}:{action}:{version}:{digest}"
-
-    def _search_key(self, w: _Work, number: int) -> str:
-        # Searches must never be answered from the agent's journal: a fresh key each time.
-        return (
-            f"{self.job.name}:{w.kind.value}:{w.entry_id}:search:{number}:{uuid.uuid4().hex[:12]}"
-        )
-
-
-def _shadow(
-    job: str,
-    w: _Work,
-    anchor: str,
-    values: dict[str, Any],
-    version: int,
-    state: ShadowState,
-    now: float,
-) -> Shadow:
-    return Shadow(
-        job=job,
-        kind=w.kind,
-        entry_id=w.entry_id,
-        anchor=anchor,
-        values=values,
-        source_version=version,
-        state=state,
-        updated_at=now,
-    )
+        return await mapper.attributes_async(source, create=True, links=links, context=context)
 
 
 def _unique(refs: Sequence[tuple[EntryKind, str]], kind: EntryKind) -> list[str]:
     return list(dict.fromkeys(eid for k, eid in refs if k is kind))
-
-
-def _filters(filters: Sequence[Equals]) -> list[dict[str, Any]]:
-    return [{"attribute": f.attribute, "value": f.value} for f in filters]
-
-
-def _naming(mapper: Mapper | None) -> str:
-    """The attribute that names a target object, for logs of entries no longer in the
-    directory: the first matching attribute."""
-    if mapper is None or not mapper.matching_attributes:
-        return ""
-    return mapper.matching_attributes[0]
 
 
 def _multi_valued(mapper: Mapper) -> Callable[[str], bool]:
@@ -1276,64 +770,3 @@ def _multi_valued(mapper: Mapper) -> Callable[[str], bool]:
         frozenset(a.name for a in schema.attributes if a.multi_valued) if schema else frozenset()
     )
     return names.__contains__
-
-
-_Reader = Callable[[Source], Any]
-
-
-def _reference_readers(mapper: Mapper) -> tuple[_Reader, ...]:
-    """Functions giving the directory ids each reference mapping names for a source, so a
-    batch can read their anchors before mapping."""
-    readers: list[_Reader] = []
-    for m in mapper.mapping.mappings:
-        if not m.reference:
-            continue
-        if m.type is MappingType.DIRECT:
-            readers.append(compile_reference(m.source))
-        elif m.type is MappingType.EXPRESSION:
-            readers.append(_evaluator(compile_expression(m.expression)))
-        elif m.type is MappingType.CONSTANT:
-            readers.append(_constant(m.value))
-    return tuple(readers)
-
-
-def _evaluator(expression: Expression) -> _Reader:
-    def read(source: Source) -> Any:
-        return expression.evaluate(source, None)
-
-    return read
-
-
-def _constant(value: Scalar) -> _Reader:
-    def read(_: Source) -> Any:
-        return value
-
-    return read
-
-
-def _referenced(read: _Reader, source: Source) -> Iterable[tuple[str, EntryKind]]:
-    """The ids ``read`` names for ``source``, each with its kind: group members say
-    theirs; anything else is taken for a user."""
-    try:
-        value = read(source)
-    except EvaluationError:
-        # The mapping itself fails on this object the same way and reports it.
-        return ()
-    kinds = _member_kinds(source)
-    out = []
-    for item in value if isinstance(value, list) else (value,):
-        ident = item.get("value") if isinstance(item, Mapping) else item
-        if isinstance(ident, str) and ident:
-            out.append((ident, kinds.get(ident, EntryKind.USER)))
-    return out
-
-
-def _member_kinds(source: Source) -> dict[str, EntryKind]:
-    members = source.resource.get("members")
-    if not isinstance(members, list):
-        return {}
-    return {
-        m["value"]: EntryKind.GROUP
-        for m in members
-        if isinstance(m, Mapping) and m.get("type") == "Group"
-    }

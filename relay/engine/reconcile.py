@@ -40,6 +40,7 @@ from relay.store.engine_records import (
     LogStatus,
     Shadow,
     ShadowState,
+    StagedDecision,
     StagedOperation,
 )
 from shared.connector import Action, ConnectorObject, Operation
@@ -293,7 +294,17 @@ async def _deprovision(
         await run.processor.process(part, cycle=cycle, deprovisions=mode)
     if not doomed:
         return
+    # Unmatched accounts staged by an earlier reconcile still wait for their decision:
+    # staged again they would be listed (and deleted) twice; deleted now, they leave it.
+    waiting = {
+        (s.kind, s.anchor): s.id
+        for s in await run.store.list_staged(run.name, decision=StagedDecision.PENDING)
+        if not s.entry_id
+    }
     if staged:
+        doomed = [(kind, obj) for kind, obj in doomed if (kind, obj.anchor) not in waiting]
+        if not doomed:
+            return
         now = run.clock()
         ops = tuple(
             StagedOperation(
@@ -315,7 +326,10 @@ async def _deprovision(
         )
         return
     await delete_unmatched(
-        run, cycle, [(kind, obj.anchor, _display(run, kind, obj)) for kind, obj in doomed]
+        run,
+        cycle,
+        [(kind, obj.anchor, _display(run, kind, obj)) for kind, obj in doomed],
+        unstaged=[i for (kind, obj) in doomed if (i := waiting.get((kind, obj.anchor)))],
     )
 
 

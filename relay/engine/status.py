@@ -17,7 +17,7 @@ from relay.directory.query import AttributePath, Compare, CompareOp, Query
 from relay.engine import job as jobs
 from relay.engine.sources import load_sources
 from relay.exceptions import NotFound
-from relay.store.base import Entry, EntryKind, Store
+from relay.store.base import Change, Entry, EntryKind, Store
 from relay.store.engine_records import (
     CycleKind,
     CycleRecord,
@@ -291,12 +291,20 @@ async def _pending(store: Store, record: JobRecord, entry_id: str) -> int | None
         if not changes:
             return count
         for change in changes:
-            if change.entry_id == entry_id or entry_id in _members(change.detail):
+            if _concerns(change, record.name, entry_id):
                 count += 1
         read += len(changes)
         seq = changes[-1].seq
     return None if await store.changes_after(seq, limit=1) else count
 
 
-def _members(detail: dict[str, Any]) -> set[str]:
-    return {*detail.get("added", ()), *detail.get("removed", ())}
+def _concerns(change: Change, job: str, entry_id: str) -> bool:
+    """Whether the job will look at the entry for ``change``; an assignment to another job
+    it skips."""
+    if change.action in ("assigned", "unassigned") and change.detail.get("job") != job:
+        return False
+    detail = change.detail
+    return change.entry_id == entry_id or entry_id in {
+        *detail.get("added", ()),
+        *detail.get("removed", ()),
+    }

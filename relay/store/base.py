@@ -378,6 +378,12 @@ class Store(abc.ABC):
         """The ids of the groups each entry is a direct member of, in one query."""
 
     @abc.abstractmethod
+    async def reports_of(self, manager_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The ids of the users whose enterprise ``manager`` is each of ``manager_ids``
+        (managers without reports left out), by an index: a cost per manager, not per
+        user in the directory."""
+
+    @abc.abstractmethod
     async def effective_assignments(
         self, job: str, kind: EntryKind, entry_ids: Sequence[str]
     ) -> dict[str, Assignment]:
@@ -440,8 +446,11 @@ class Store(abc.ABC):
         total: int | None = None,
         checkpoint: Any = None,
         error: str | None = None,
+        done: int | None = None,
     ) -> CycleRecord:
-        """Change what is given; a state other than running sets ``finished_at``."""
+        """Change what is given; a state other than running sets ``finished_at``.
+        ``done`` replaces the progress count (a resumed cycle goes back to its
+        checkpoint's)."""
 
     # Engine: shadows, retries, staged operations, logs --------------------------------------
 

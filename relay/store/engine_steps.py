@@ -60,6 +60,13 @@ LOG_COLUMNS = (
     " error_class, changes, steps, duration_ms"
 )
 REQUEST_COLUMNS = "id, job, kind, args, created_at, finished_at, result, error"
+#: A user's manager id in its resource, as the index ``directory_entries_manager`` of
+#: migration 0005 has it: a lookup must use the very expression to read the index.
+_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+MANAGER_VALUE = {
+    "sqlite": f"json_extract(resource, '$.\"{_ENTERPRISE}\".manager.value')",
+    "postgresql": f"(resource -> '{_ENTERPRISE}' -> 'manager' ->> 'value')",
+}
 
 #: The fields of :class:`JobRecord` that :meth:`~relay.store.base.Store.update_job` may
 #: change, with how each is stored.
@@ -312,6 +319,7 @@ class EngineSteps:
         checkpoint: Any,
         error: str | None,
         now: float,
+        done: int | None = None,
     ) -> Steps:
         assignments: list[str] = []
         params: list[Any] = []
@@ -324,6 +332,9 @@ class EngineSteps:
         if total is not None:
             assignments.append("total = ?")
             params.append(total)
+        if done is not None:
+            assignments.append("done = ?")
+            params.append(done)
         if checkpoint is not None:
             assignments.append(f"checkpoint = {self._json}")
             params.append(_dump(checkpoint))
@@ -400,6 +411,21 @@ class EngineSteps:
             (job, limit),
         )
         return [self.retry_from_row(row) for row in rows]
+
+    # Directory reads --------------------------------------------------------------------------
+
+    def reports_of(self, manager_ids: Sequence[str]) -> Steps:
+        manager = MANAGER_VALUE[self.dialect.name]
+        found: dict[str, list[str]] = {}
+        for chunk in chunks(manager_ids):
+            rows = yield self.sql(
+                f"SELECT {manager}, id FROM directory_entries"
+                f" WHERE kind = ? AND {manager} IN ({marks(chunk)}) ORDER BY pos",
+                [EntryKind.USER.value, *chunk],
+            )
+            for manager_id, user_id in rows:
+                found.setdefault(manager_id, []).append(user_id)
+        return found
 
     # Staged operations ------------------------------------------------------------------------
 
@@ -633,13 +659,17 @@ class EngineSteps:
         )
         return request
 
-    def get_request(self, request_id: str) -> Steps:
+    def _request(self, request_id: str) -> Steps:
         rows = yield self.sql(
             f"SELECT {REQUEST_COLUMNS} FROM engine_requests WHERE id = ?", (request_id,)
         )
         if not rows:
             raise NotFound(f"no request with id {request_id!r}")
         return self.request_from_row(rows[0])
+
+    def get_request(self, request_id: str) -> Steps:
+        request = yield from self._request(request_id)
+        return request
 
     def open_requests(self) -> Steps:
         rows = yield self.sql(
@@ -650,8 +680,9 @@ class EngineSteps:
     def finish_request(self, request_id: str, result: Any, error: str | None, now: float) -> Steps:
         rows = yield self.sql(
             f"UPDATE engine_requests SET finished_at = ?, result = {self._json}, error = ?"
-            " WHERE id = ? RETURNING id",
+            " WHERE id = ? AND finished_at IS NULL RETURNING id",
             (now, None if result is None else _dump(result), error, request_id),
         )
         if not rows:
-            raise NotFound(f"no request with id {request_id!r}")
+            yield from self._request(request_id)
+            raise Conflict(f"request {request_id!r} is answered already")

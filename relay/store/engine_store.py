@@ -99,10 +99,21 @@ class EngineMethods(Store):
         total: int | None = None,
         checkpoint: Any = None,
         error: str | None = None,
+        done: int | None = None,
     ) -> CycleRecord:
-        steps = self._engine.update_cycle(cycle_id, state, total, checkpoint, error, self.clock())
+        steps = self._engine.update_cycle(
+            cycle_id, state, total, checkpoint, error, self.clock(), done
+        )
         cycle: CycleRecord = await self._change(steps)
         return cycle
+
+    # Directory reads for the engine ------------------------------------------------------------
+
+    async def reports_of(self, manager_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not manager_ids:
+            return {}
+        found: dict[str, list[str]] = await self._read(self._engine.reports_of(manager_ids))
+        return found
 
     # Shadows, retries, staged operations, logs ------------------------------------------------
 
@@ -192,4 +203,7 @@ class EngineMethods(Store):
     async def finish_request(
         self, request_id: str, *, result: Any = None, error: str | None = None
     ) -> None:
+        """The one answer a request gets: a second one (the relay answering a request its
+        asker closed on timeout, or the other way round) raises
+        :class:`~relay.exceptions.Conflict` and leaves the first."""
         await self._change(self._engine.finish_request(request_id, result, error, self.clock()))

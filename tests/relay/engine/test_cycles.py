@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from relay.engine.initial import run_initial
 from relay.store.base import EntryKind, Store
-from relay.store.engine_records import CycleKind, CycleState, StagedDecision
-from relay.store.sqlite import SqliteStore
+from relay.store.engine_records import CycleKind, CycleRecord, CycleState, StagedDecision
 from shared.connector import GROUP, USER
-from tests.relay.engine.cycle_helpers import add_group, add_users, job_run
+from tests.relay.engine.cycle_helpers import add_group, add_users, eventually, job_run
 from tests.relay.engine.memory_target import MemoryTarget
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_initial_links_existing_accounts_and_creates_the_rest(store: Store) -> None:
@@ -78,6 +67,33 @@ async def test_initial_resumes_from_its_checkpoint_without_duplicates(store: Sto
     assert len(target.by_name(USER)) == 20
     assert target.writes == 20  # nothing written twice, nothing skipped
     assert (await store.get_job("mem")).initial_done
+
+
+async def test_a_resumed_initial_cycle_counts_each_entry_once(store: Store) -> None:
+    await add_users(store, 20)
+    target = MemoryTarget()
+    # Pages of two batches: the first batch of the second page is written and counted,
+    # the second is held, so the stop falls in the middle of a page.
+    target.hold_after = 15
+    first = asyncio.create_task(run_initial(await job_run(store, target, batches_in_flight=2)))
+    await asyncio.wait_for(target.holding.wait(), 10)
+
+    async def counted() -> CycleRecord | None:
+        [cycle] = await store.list_cycles("mem", state=CycleState.RUNNING)
+        return cycle if cycle.done == 15 else None
+
+    stopped = await eventually(counted)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert stopped.checkpoint["done"] == 10  # the checkpoint is the end of the first page
+
+    target.hold_after = None
+    cycle = await run_initial(await job_run(store, target, batches_in_flight=2))
+
+    assert cycle.id == stopped.id
+    assert cycle.done == cycle.total == 20
+    assert target.writes == 20
 
 
 async def test_initial_stages_deprovisions_over_the_threshold(store: Store) -> None:

@@ -6,28 +6,30 @@ engine, and quarantining a job whose target refuses it."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyodbc
 import pytest
 
-from relay.engine.engine import Engine
 from relay.engine.initial import run_initial
-from relay.engine.job import JobSettings
 from relay.engine.settings import EngineSettings
-from relay.engine.target import Target
-from relay.hub.hub import Hub
 from relay.settings import RelaySettings
 from relay.store.base import EntryKind, EntryWrite, MemberChange, Store
-from relay.store.engine_records import CycleKind, CycleState, JobState, StagedDecision
-from relay.store.sqlite import SqliteStore
+from relay.store.engine_records import (
+    CycleKind,
+    CycleState,
+    JobState,
+    LogAction,
+    LogQuery,
+    Request,
+    StagedDecision,
+)
 from shared.connector import USER, Operation, OperationError, OperationResult
 from shared.exceptions import ErrorClass
 from tests.e2e.harness import AgentProcess, RelayHarness, registered_agent
-from tests.relay.engine.cycle_helpers import add_users, job_run, spec
+from tests.relay.engine.cycle_helpers import MemoryEngine, add_users, eventually, job_run, spec
 from tests.relay.engine.memory_target import MemoryTarget
 from tests.servers.ports import free_port
 
@@ -48,6 +50,8 @@ TABLES = {
         " user_id INTEGER NOT NULL REFERENCES users (id), PRIMARY KEY (group_id, user_id))",
     ),
 }
+#: Seconds the relay and agent processes get for each step of a test.
+RELAY_TIMEOUT = 60.0
 FIXTURES = {"sqlite": "sqlite_odbc_database", "postgresql": "postgres_database"}
 
 JOB = """
@@ -94,22 +98,6 @@ class Database:
         ):
             out[group].append(user)
         return {g: sorted(u) for g, u in out.items()}
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any] | Any], *, timeout: float = 60.0, what: str = ""
-) -> None:
-    """Poll ``check`` (a function returning a truthy value when done) with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.05)
 
 
 def user(name: str, department: str) -> dict[str, Any]:
@@ -190,13 +178,14 @@ async def test_a_job_provisions_follows_changes_and_guards_deletions(
     engineering = sorted(f"eng.{i}@example.com" for i in range(6))
     await eventually(
         lambda: database.users() == expected and database.members() == {"Engineering": engineering},
+        timeout=RELAY_TIMEOUT,
         what="the initial cycle's result",
     )
 
     async def initial_done() -> bool:
         return (await store.get_job("crm")).initial_done
 
-    await eventually(initial_done, what="the initial cycle's end")
+    await eventually(initial_done, timeout=RELAY_TIMEOUT, what="the initial cycle's end")
     [initial] = [c for c in await store.list_cycles("crm") if c.kind is CycleKind.INITIAL]
     assert initial.state is CycleState.DONE
 
@@ -211,6 +200,7 @@ async def test_a_job_provisions_follows_changes_and_guards_deletions(
     engineering = sorted([*engineering, "sales.0@example.com"])
     await eventually(
         lambda: database.users() == expected and database.members() == {"Engineering": engineering},
+        timeout=RELAY_TIMEOUT,
         what="incremental changes",
     )
 
@@ -220,43 +210,32 @@ async def test_a_job_provisions_follows_changes_and_guards_deletions(
     await store.update_entry(
         EntryKind.GROUP, group.id, members=MemberChange(add=tuple(e.id for e in temps))
     )
-    await eventually(lambda: len(database.users()) == len(expected) + 650, what="650 creates")
+    await eventually(
+        lambda: len(database.users()) == len(expected) + 650,
+        timeout=RELAY_TIMEOUT,
+        what="650 creates",
+    )
     await store.write_entries([EntryWrite(EntryKind.USER, t.id, delete=True) for t in temps[:600]])
 
     async def staged() -> bool:
         return len(await store.list_staged("crm", decision=StagedDecision.PENDING)) == 600
 
-    await eventually(staged, what="600 staged deletions")
+    await eventually(staged, timeout=RELAY_TIMEOUT, what="600 staged deletions")
     assert len(database.users()) == len(expected) + 650  # nothing deleted yet
 
     assert await store.decide_staged("crm", StagedDecision.APPROVED) == 600
-    await eventually(lambda: len(database.users()) == len(expected) + 50, what="approved deletes")
+    await eventually(
+        lambda: len(database.users()) == len(expected) + 50,
+        timeout=RELAY_TIMEOUT,
+        what="approved deletes",
+    )
     remaining = {u for u in database.users() if u.startswith("temp.")}
     assert remaining == {f"temp.{i:03d}@example.com" for i in range(600, 650)}
 
     async def unstaged() -> bool:
         return await store.list_staged("crm") == []
 
-    await eventually(unstaged, what="the stage emptied")
-
-
-class MemoryEngine(Engine):
-    """The engine with every job's target in memory."""
-
-    def __init__(self, store: Store, target: Target, settings: EngineSettings) -> None:
-        super().__init__(store, Hub(store), None, settings)
-        self.target = target
-
-    def target_for(self, settings: JobSettings) -> Target:
-        return self.target
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
+    await eventually(unstaged, timeout=RELAY_TIMEOUT, what="the stage emptied")
 
 
 SETTINGS = EngineSettings(control_interval=0.05, batch_size=5, batches_in_flight=1)
@@ -294,6 +273,61 @@ async def test_a_new_engine_resumes_an_interrupted_initial_cycle(store: Store) -
     assert len(target.by_name(USER)) == len(target.objects[USER]) == 20
     assert target.writes == 20
     assert (await store.get_cycle(running.id)).state is CycleState.DONE
+
+
+async def test_provisioning_on_demand_leaves_the_initial_cycles_progress_alone(
+    store: Store,
+) -> None:
+    await add_users(store, 20)
+    target = MemoryTarget()
+    target.hold_after = 10
+    await store.create_job("mem", spec())
+    await store.update_job("mem", state=JobState.RUNNING)
+    engine = MemoryEngine(store, target, SETTINGS)
+    await engine.start()
+    try:
+        await asyncio.wait_for(target.holding.wait(), 10)
+        # A user the initial cycle has done already: nothing to write, so nothing held.
+        [done] = await store.shadows_page("mem", EntryKind.USER, limit=1)
+        request = await store.create_request(
+            "mem", "provision", {"kind": "user", "entry": done.entry_id}
+        )
+
+        async def answered() -> bool:
+            return (await store.get_request(request.id)).finished_at is not None
+
+        await eventually(answered, what="the on-demand answer")
+        progress = await engine.progress("mem")
+    finally:
+        await engine.stop()
+    assert (await store.get_request(request.id)).result["action"] == "none"
+    assert progress is not None and (progress.done, progress.total) == (10, 20)
+
+
+async def test_a_request_is_acted_on_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    [alice] = await add_users(store, 1)
+    await store.create_job("mem", spec())
+    engine = MemoryEngine(store, MemoryTarget(), SETTINGS)
+    request = await store.create_request("mem", "provision", {"kind": "user", "entry": alice})
+    before_the_answer = await store.open_requests()
+    await engine.look()
+
+    async def answered() -> bool:
+        return (await store.get_request(request.id)).finished_at is not None
+
+    await eventually(answered, what="the answer")
+
+    async def read_too_early() -> list[Request]:
+        return before_the_answer
+
+    # A control round that read the open requests just before the answer was written.
+    monkeypatch.setattr(store, "open_requests", read_too_early)
+    await engine.look()
+    await asyncio.gather(*engine._requests.values())
+    await engine.stop()
+    assert (await store.get_request(request.id)).result["action"] == "create"
+    logs = await store.query_logs(LogQuery(job="mem", entry=alice))
+    assert [e.action for e in logs] == [LogAction.CREATE]
 
 
 class RefusingTarget(MemoryTarget):

@@ -10,24 +10,22 @@ import asyncio
 import functools
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
-from relay.engine.engine import Engine
-from relay.engine.job import JobSettings
 from relay.engine.retry import QuarantinePolicy, RetryPolicy
 from relay.engine.settings import EngineSettings
 from relay.engine.status import job_status, where
-from relay.engine.target import Target
-from relay.hub.hub import Hub
+from relay.exceptions import StoreError
 from relay.store.base import EntryKind, MemberChange, Store
 from relay.store.engine_records import (
     CycleKind,
     CycleState,
     CycleWrite,
+    JobRecord,
     JobState,
     LogAction,
     LogEntry,
@@ -36,10 +34,9 @@ from relay.store.engine_records import (
     ShadowState,
     StagedDecision,
 )
-from relay.store.sqlite import SqliteStore
 from shared.connector import GROUP, USER, Action, Operation, OperationError, OperationResult
 from shared.exceptions import ErrorClass
-from tests.relay.engine.cycle_helpers import add_group, add_users, spec
+from tests.relay.engine.cycle_helpers import MemoryEngine, add_group, add_users, eventually, spec
 from tests.relay.engine.memory_target import MemoryTarget
 
 SETTINGS = EngineSettings(
@@ -94,32 +91,6 @@ class Gate(MemoryTarget):
         return await super().run(operations, timeout=timeout)
 
 
-class MemoryEngine(Engine):
-    """The engine with every job's target in memory."""
-
-    def __init__(
-        self,
-        store: Store,
-        target: Target,
-        settings: EngineSettings = SETTINGS,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(store, Hub(store), None, settings, clock=clock)
-        self.target = target
-
-    def target_for(self, settings: JobSettings) -> Target:
-        return self.target
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
-
-
 @pytest.fixture
 async def target() -> Gate:
     return Gate()
@@ -127,20 +98,10 @@ async def target() -> Gate:
 
 @pytest.fixture
 async def engine(store: Store, target: Gate) -> AsyncIterator[MemoryEngine]:
-    engine = MemoryEngine(store, target)
+    engine = MemoryEngine(store, target, SETTINGS)
     await engine.start()
     yield engine
     await engine.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while not (result := await check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {getattr(check, '__name__', check)}")
-        await asyncio.sleep(0.02)
-    return result
 
 
 async def running_job(store: Store, text: str, name: str = "mem") -> None:
@@ -210,6 +171,27 @@ async def test_a_quarantined_job_is_tried_on_a_widening_schedule_until_it_recove
     job = await store.get_job("mem")
     assert (job.quarantine_reason, job.next_attempt_at, job.quarantine_count) == (None, None, 0)
     assert len(target.by_name(USER)) == 3
+
+
+async def test_a_job_task_that_failed_does_not_keep_the_engine_from_stopping(
+    store: Store, target: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target.refusing = True
+    await running_job(store, spec())
+    recording = store.update_job
+
+    async def store_down_for_quarantines(name: str, **fields: Any) -> JobRecord:
+        if fields.get("state") is JobState.QUARANTINED:
+            raise StoreError("the store went away")
+        return await recording(name, **fields)
+
+    monkeypatch.setattr(store, "update_job", store_down_for_quarantines)
+    engine = MemoryEngine(store, target, SETTINGS)
+    await engine.look()
+    await asyncio.wait([engine._tasks["mem"].task])  # it ends with the store's error
+    with capture_logs() as logs:
+        await engine.stop()
+    assert [e["task"] for e in logs if e["event"] == "engine task failed"] == ["engine-job-mem"]
 
 
 async def test_resume_runs_a_quarantined_job_at_once(store: Store, target: Gate) -> None:

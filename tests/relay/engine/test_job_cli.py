@@ -21,7 +21,7 @@ import structlog
 
 from relay.app import start
 from relay.cli import main
-from relay.engine.cli import NO_RELAY, moment
+from relay.engine.cli import NO_RELAY, ask_relay, moment
 from relay.settings import RelaySettings
 from relay.store.base import Entry, EntryKind, Store
 from relay.store.engine_records import (
@@ -33,6 +33,7 @@ from relay.store.engine_records import (
     LogAction,
     LogEntry,
     LogStatus,
+    Request,
     Shadow,
     StagedDecision,
     StagedOperation,
@@ -87,6 +88,10 @@ def job_file(tmp_path: Path) -> Path:
     return path
 
 
+#: Runs a function on the commands' store and returns its result.
+OnStore = Callable[[Callable[[Store], Awaitable[Any]]], Any]
+
+
 @pytest.fixture
 def on_store(tmp_path: Path) -> Callable[[Callable[[Store], Awaitable[T]]], T]:
     """Run ``work`` on the store the commands use, as a relay would write it."""
@@ -111,7 +116,9 @@ def hatchway(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
     return code, out, err
 
 
-def created(capsys: pytest.CaptureFixture[str], folders: list[str], job_file: Path) -> None:
+@pytest.fixture
+def crm(capsys: pytest.CaptureFixture[str], folders: list[str], job_file: Path) -> None:
+    """The job ``crm``, created with ``hatchway job create``."""
     code, _, err = hatchway(capsys, "job", "create", str(job_file), *folders)
     assert code == 0, err
 
@@ -154,7 +161,7 @@ def test_the_name_on_the_command_line_wins(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
     job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    on_store: OnStore,
 ) -> None:
     code, out, _ = hatchway(capsys, "job", "create", str(job_file), "--name", "crm-eu", *folders)
     assert code == 0
@@ -184,9 +191,8 @@ def test_a_bad_job_file_is_refused_naming_file_and_key(
 
 
 def test_a_second_job_of_the_same_name_is_refused(
-    capsys: pytest.CaptureFixture[str], folders: list[str], job_file: Path
+    capsys: pytest.CaptureFixture[str], folders: list[str], job_file: Path, crm: None
 ) -> None:
-    created(capsys, folders, job_file)
     code, _, err = hatchway(capsys, "job", "create", str(job_file), *folders)
     assert code == 1
     assert "crm" in err and err.count("\n") == 1
@@ -206,10 +212,9 @@ def test_updating_an_unknown_job_is_an_error(
 def test_start_pause_resume(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    crm: None,
+    on_store: OnStore,
 ) -> None:
-    created(capsys, folders, job_file)
 
     def state() -> JobState:
         record: JobRecord = on_store(lambda s: s.get_job("crm"))
@@ -227,10 +232,9 @@ def test_start_pause_resume(
 def test_resume_clears_a_quarantine(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    crm: None,
+    on_store: OnStore,
 ) -> None:
-    created(capsys, folders, job_file)
     on_store(
         lambda s: s.update_job(
             "crm",
@@ -253,10 +257,9 @@ def test_resume_clears_a_quarantine(
 def test_restart_runs_a_fresh_initial_cycle_and_stops_running_cycles(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    crm: None,
+    on_store: OnStore,
 ) -> None:
-    created(capsys, folders, job_file)
 
     async def ran(store: Store) -> str:
         await store.update_job("crm", state=JobState.PAUSED, initial_done=True, cursor=7)
@@ -304,10 +307,9 @@ def linked_user(store: Store) -> Awaitable[Entry]:
 def test_status_in_text_and_json(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    crm: None,
+    on_store: OnStore,
 ) -> None:
-    created(capsys, folders, job_file)
     on_store(linked_user)
 
     code, out, _ = hatchway(capsys, "job", "status", "crm", *folders)
@@ -325,10 +327,9 @@ def test_status_in_text_and_json(
 def test_where_in_text_and_json(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    crm: None,
+    on_store: OnStore,
 ) -> None:
-    created(capsys, folders, job_file)
     ada = on_store(linked_user)
 
     code, out, _ = hatchway(capsys, "job", "where", "crm", "ada", *folders)
@@ -352,10 +353,9 @@ def test_where_in_text_and_json(
 def test_staged_then_approve_some_and_reject_the_rest(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    crm: None,
+    on_store: OnStore,
 ) -> None:
-    created(capsys, folders, job_file)
     assert "no staged deprovisions" in hatchway(capsys, "job", "staged", "crm", *folders)[1]
 
     async def stage(store: Store) -> list[int]:
@@ -429,10 +429,9 @@ def write_logs(store: Store) -> Awaitable[None]:
 def test_logs_as_a_table_filtered(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    crm: None,
+    on_store: OnStore,
 ) -> None:
-    created(capsys, folders, job_file)
     on_store(write_logs)
 
     code, out, _ = hatchway(capsys, "job", "logs", "crm", *folders)
@@ -453,31 +452,18 @@ def test_logs_as_a_table_filtered(
 def test_logs_export_as_csv_and_jsonl(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    crm: None,
+    on_store: OnStore,
 ) -> None:
-    created(capsys, folders, job_file)
     on_store(write_logs)
 
     code, out, _ = hatchway(capsys, "job", "logs", "crm", "--format", "csv", *folders)
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == [
-        "id",
-        "at",
-        "job",
-        "cycle",
-        "kind",
-        "entry_id",
-        "source_name",
-        "anchor",
-        "action",
-        "status",
-        "reason",
-        "error_class",
-        "changes",
-        "duration_ms",
-    ]
+    assert out.splitlines()[0] == (
+        "id,at,job,cycle,kind,entry_id,source_name,anchor,action,status,reason,error_class,"
+        "changes,duration_ms"
+    )
     assert [r["source_name"] for r in rows] == ["bob", "ada", "old"]
     ada = rows[1]
     assert ada["at"].endswith("Z") and "T" in ada["at"]
@@ -516,10 +502,9 @@ def test_a_bad_since_is_a_usage_error(
 def test_provision_without_a_relay_says_so_within_the_timeout(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    crm: None,
+    on_store: OnStore,
 ) -> None:
-    created(capsys, folders, job_file)
     started = time.monotonic()
     code, _, err = hatchway(capsys, "job", "provision", "crm", "ada", "--timeout", "0.5", *folders)
     assert time.monotonic() - started < 5
@@ -529,10 +514,31 @@ def test_provision_without_a_relay_says_so_within_the_timeout(
     assert on_store(lambda s: s.open_requests()) == []
 
 
-def test_dry_run_without_a_relay_says_so(
-    capsys: pytest.CaptureFixture[str], folders: list[str], job_file: Path
+async def test_an_answer_that_comes_as_the_wait_ends_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    created(capsys, folders, job_file)
+    store = SqliteStore(tmp_path / "relay.sqlite3")
+    await store.open()
+    try:
+        await store.create_job("crm", JOB)
+        looked = store.get_request
+
+        async def answered_right_after_the_last_look(request_id: str) -> Request:
+            request = await looked(request_id)
+            if request.finished_at is None:
+                await store.finish_request(request_id, result={"action": "create"})  # the relay
+            return request
+
+        monkeypatch.setattr(store, "get_request", answered_right_after_the_last_look)
+        result = await ask_relay(store, "crm", "provision", {"entry": "ada"}, timeout=0.01)
+    finally:
+        await store.close()
+    assert result == {"action": "create"}
+
+
+def test_dry_run_without_a_relay_says_so(
+    capsys: pytest.CaptureFixture[str], folders: list[str], crm: None
+) -> None:
     code, _, err = hatchway(capsys, "job", "dry-run", "crm", "--timeout", "0.3", *folders)
     assert code == 1
     assert NO_RELAY in err
@@ -596,12 +602,11 @@ def serving_relay(tmp_path: Path, scim_server: ScimServer) -> Iterator[None]:
 def test_provision_and_dry_run_are_answered_by_a_serving_relay(
     capsys: pytest.CaptureFixture[str],
     folders: list[str],
-    job_file: Path,
-    on_store: Callable[[Callable[[Store], Awaitable[Any]]], Any],
+    on_store: OnStore,
     scim_server: ScimServer,
     serving_relay: None,
+    crm: None,  # after the relay starts: the logging main() sets is undone before it stops
 ) -> None:
-    created(capsys, folders, job_file)
     name = f"ada-{uuid.uuid4().hex[:8]}"
     ada: Entry = on_store(lambda s: s.create_entry(EntryKind.USER, {"userName": name}))
 

@@ -298,17 +298,39 @@ async def test_a_match_index_replaces_searches_and_ignores_case(world: World) ->
         ConnectorObject("1", {"user_name": "ADA@Example.com", "display_name": "Ada"}),
         ConnectorObject("2", {"user_name": "other@example.com"}),
     ]
+    probe = MatchIndex.from_objects(("user_name", "email"), objects)
+    assert probe.claim([Equals("user_name", "nobody"), Equals("email", "x")]) is None
+    assert probe.claim([Equals("email", "x"), Equals("user_name", "ada@EXAMPLE.com")]) is objects[0]
+    assert probe.claim([Equals("user_name", "ada@example.com")]) is None  # taken once only
     index = MatchIndex.from_objects(("user_name", "email"), objects)
-    assert index.lookup([Equals("user_name", "nobody"), Equals("email", "x")]) is None
-    assert (
-        index.lookup([Equals("email", "x"), Equals("user_name", "ada@EXAMPLE.com")]) is objects[0]
-    )
 
     [outcome] = await processor.process([(USER, ada)], cycle=world.cycle, index={USER: index})
 
     assert (outcome.action, outcome.anchor) == (LogAction.LINK, "1")
     assert all(op.action is not Action.SEARCH for op in world.target.sent)
     assert world.rows("SELECT count(*) FROM users") == [(1,)]
+
+
+async def test_two_entries_sharing_a_matching_value_do_not_take_one_account(
+    world: World,
+) -> None:
+    world.execute("INSERT INTO users (user_name, email) VALUES ('ada@example.com', 'a@x.org')")
+    first = await world.user("ada@example.com")
+    second = await world.user("ada.lovelace@example.com")
+    objects = [ConnectorObject("1", {"user_name": "ada@example.com", "email": "a@x.org"})]
+    # Matched on user_name, then email: both entries carry a@x.org.
+    index = MatchIndex.from_objects(("email", "user_name"), objects)
+    processor = world.processor(
+        extra='[[users.mappings]]\ntarget = "email"\nexpression = \'"a@x.org"\'\nmatching = 2\n'
+    )
+
+    outcomes = await processor.process(
+        [(USER, first), (USER, second)], cycle=world.cycle, index={USER: index}
+    )
+
+    linked = [o for o in outcomes if o.action is LogAction.LINK]
+    assert [o.anchor for o in linked] == ["1"]
+    assert len({o.anchor for o in outcomes}) == 2
 
 
 async def test_a_conflict_on_create_is_matched_and_linked(world: World) -> None:
@@ -728,3 +750,83 @@ async def test_deleting_an_account_that_is_already_gone_counts_as_done(world: Wo
     assert (outcome.action, outcome.status) == (LogAction.DELETE, LogStatus.SUCCESS)
     assert await world.shadow(USER, ada) is None
     assert await world.store.get_retries("hr", USER, [ada]) == {}
+
+
+async def test_a_group_deleted_then_assigned_again_is_created_again(world: World) -> None:
+    # The same content at the same entry version: the agent's journal still answers the
+    # first create's key with the anchor of the group the job deleted since.
+    research = await world.group("Research", [])
+    processor = world.processor()
+    [created] = await processor.process([(GROUP, research)], cycle=world.cycle)
+    await world.store.unassign("hr", GROUP, research)
+    [deleted] = await processor.process([(GROUP, research)], cycle=world.cycle)
+    assert (deleted.action, world.rows("SELECT count(*) FROM groups")) == (
+        LogAction.DELETE,
+        [(0,)],
+    )
+    await world.store.assign("hr", GROUP, research)
+
+    [again] = await processor.process([(GROUP, research)], cycle=world.cycle)
+
+    assert (again.action, again.status) == (LogAction.CREATE, LogStatus.SUCCESS)
+    assert again.anchor != created.anchor
+    assert world.rows("SELECT id, name FROM groups") == [(int(again.anchor or 0), "Research")]
+    assert (await world.shadow(GROUP, research)).anchor == again.anchor
+
+
+async def test_refused_data_does_not_keep_a_user_that_left_the_scope(world: World) -> None:
+    ada = await world.user("ada@example.com")
+    processor = world.processor()
+    await processor.process([(USER, ada)], cycle=world.cycle)
+    entry = await world.store.get_entry(USER, ada)
+    broken = {**entry.resource, "emails": [{"value": "not-an-address"}]}
+    await world.store.update_entry(USER, ada, resource=broken)
+    [failed] = await processor.process([(USER, ada)], cycle=world.cycle)
+    assert failed.error_class == "invalid_data"
+    # Unassigning leaves the entry's version as it was.
+    await world.store.unassign("hr", USER, ada)
+
+    [outcome] = await processor.process([(USER, ada)], cycle=world.cycle)
+
+    assert (outcome.action, outcome.status) == (LogAction.DISABLE, LogStatus.SUCCESS)
+    assert world.rows("SELECT active FROM users") == [(0,)]
+    assert await world.store.get_retries("hr", USER, [ada]) == {}
+
+
+async def test_a_deprovision_approved_but_not_carried_out_is_not_staged_again(
+    world: World,
+) -> None:
+    ada = await world.user("ada@example.com")
+    processor = world.processor()
+    await processor.process([(USER, ada)], cycle=world.cycle)
+    await world.store.unassign("hr", USER, ada)
+    await processor.process([(USER, ada)], cycle=world.cycle, deprovisions=Deprovisions.STAGE)
+    await world.store.decide_staged("hr", StagedDecision.APPROVED)
+
+    [again] = await processor.process(
+        [(USER, ada)], cycle=world.cycle, deprovisions=Deprovisions.STAGE
+    )
+
+    assert again.status is LogStatus.SKIPPED
+    [staged] = await world.store.list_staged("hr")
+    assert staged.decision is StagedDecision.APPROVED
+
+
+async def test_rejecting_a_deprovision_carried_out_meanwhile_keeps_it_disabled(
+    world: World,
+) -> None:
+    ada = await world.user("ada@example.com")
+    processor = world.processor()
+    await processor.process([(USER, ada)], cycle=world.cycle)
+    await world.store.unassign("hr", USER, ada)
+    await processor.process([(USER, ada)], cycle=world.cycle, deprovisions=Deprovisions.STAGE)
+    # A later burst small enough for the guard disables ada while her stage waits.
+    [sent] = await processor.process([(USER, ada)], cycle=world.cycle)
+    assert sent.action is LogAction.DISABLE
+    staged = await world.store.list_staged("hr")
+
+    await processor.hold(staged)
+
+    assert world.rows("SELECT active FROM users") == [(0,)]
+    assert (await world.shadow(USER, ada)).state is ShadowState.DISABLED
+    assert await world.store.list_staged("hr") == []

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from relay.engine.initial import run_initial
 from relay.engine.reconcile import UNMATCHED, run_reconcile
 from relay.store.base import EntryKind, Store
 from relay.store.engine_records import LogQuery, LogStatus, StagedDecision
-from relay.store.sqlite import SqliteStore
 from shared.connector import GROUP, USER
 from tests.relay.engine.cycle_helpers import add_group, add_users, job_run
 from tests.relay.engine.memory_target import MemoryTarget
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_drift_is_restored_and_deleted_objects_recreated(store: Store) -> None:
@@ -114,3 +100,19 @@ async def test_unmatched_deletions_over_the_threshold_are_staged(store: Store) -
     staged = await store.list_staged("mem", decision=StagedDecision.PENDING)
     assert sorted(s.anchor for s in staged) == sorted(strangers)
     assert all(a in target.objects[USER] for a in strangers)
+
+
+async def test_unmatched_deletions_waiting_for_approval_are_staged_once(store: Store) -> None:
+    await add_users(store, 2)
+    target = MemoryTarget()
+    run = await job_run(store, target, delete_unmatched=True, threshold=2)
+    await run_initial(run)
+    strangers = [target.add(USER, user_name=f"stranger{i}@example.com") for i in range(3)]
+    await run_reconcile(run)
+
+    again = await run_reconcile(run)
+
+    staged = await store.list_staged("mem", decision=StagedDecision.PENDING)
+    assert sorted(s.anchor for s in staged) == sorted(strangers)
+    assert again.counts["unmatched"] == 3
+    assert again.counts.get("staged", 0) == 0

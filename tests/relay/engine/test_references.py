@@ -6,22 +6,16 @@ referenced by their anchors. Real SQLite store, in-memory target."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from relay.engine.cycles import JobRun
-from relay.engine.incremental import Incremental
 from relay.engine.initial import run_initial
 from relay.store.base import EntryKind, Store
 from relay.store.engine_records import CycleKind, CycleState
-from relay.store.sqlite import SqliteStore
 from shared.connector import GROUP, USER
-from tests.relay.engine.cycle_helpers import add_group, add_users, job_run
+from tests.relay.engine.cycle_helpers import add_group, add_users, eventually, following, job_run
 from tests.relay.engine.memory_target import MemoryTarget
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -43,14 +37,6 @@ ENGINEERS_ONLY = """
 name = "Engineering"
 clauses = [{ attribute = "department", operator = "EQUALS", value = "Eng" }]
 """
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def managed_job(
@@ -89,36 +75,6 @@ async def managers_seen(
         report: (target.objects[USER].get(users.get(report, ""), {}).get("manager"), users.get(m))
         for report, m in reports.items()
     }
-
-
-@contextlib.asynccontextmanager
-async def following(run: JobRun) -> AsyncIterator[Incremental]:
-    """The job's incremental loop, as the engine's job task runs it."""
-    job = await run.store.get_job(run.name)
-    incremental = Incremental(run, job.cursor)
-
-    async def loop() -> None:
-        while True:
-            await incremental.step()
-            if incremental.caught_up:
-                await incremental.wait(0.05)
-
-    task = asyncio.create_task(loop())
-    try:
-        yield incremental
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := await check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {check.__name__}")
-        await asyncio.sleep(0.02)
-    return result
 
 
 async def reports_before_managers(store: Store, count: int) -> dict[str, str]:
@@ -182,7 +138,7 @@ async def test_a_manager_provisioned_later_is_set_on_its_reports(store: Store) -
     [only] = target.objects[USER].values()
     assert only["user_name"] == "user000@example.com" and "manager" not in only
 
-    async with following(run):
+    async with following(run, idle=0.05):
         await set_department(store, manager, "Eng")  # into scope: created
 
         async def managed() -> bool:
@@ -203,7 +159,7 @@ async def test_a_member_provisioned_after_its_group_joins_it(store: Store) -> No
     [ops] = target.objects[GROUP].values()
     assert ops["members"] == list((await anchors(store, EntryKind.USER, [inside])).values())
 
-    async with following(run):
+    async with following(run, idle=0.05):
         await set_department(store, late, "Eng")  # into scope: created after its group
 
         async def joined() -> bool:

@@ -3,8 +3,6 @@ that holds what an engine would have written."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +24,6 @@ from relay.store.engine_records import (
     StagedDecision,
     StagedOperation,
 )
-from relay.store.sqlite import SqliteStore
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 SPEC = """
@@ -44,12 +41,10 @@ clauses = [{ attribute = "department", operator = "EQUALS", value = "Sales" }]
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = SqliteStore(tmp_path / "relay.sqlite3")
-    await opened.open()
-    await opened.create_job("crm", SPEC)
-    yield opened
-    await opened.close()
+async def store(store: Store) -> Store:
+    """The shared store with the job ``crm``."""
+    await store.create_job("crm", SPEC)
+    return store
 
 
 async def user(store: Store, name: str, department: str = "Sales") -> Entry:
@@ -230,6 +225,7 @@ async def test_changes_after_the_cursor_are_pending(store: Store) -> None:
     await store.update_entry(EntryKind.USER, ada.id, resource={**ada.resource, "title": "Engineer"})
     await store.update_entry(EntryKind.GROUP, group.id, members=MemberChange(add=(ada.id,)))
     await user(store, "someone-else")
+    await store.assign("another-job", EntryKind.USER, ada.id)  # not this job's work
 
     assert (await where(store, "crm", EntryKind.USER, "ada")).pending == 2
 

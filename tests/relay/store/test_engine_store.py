@@ -27,12 +27,14 @@ from relay.store.engine_records import (
     StagedDecision,
     StagedOperation,
 )
+from relay.store.engine_steps import MANAGER_VALUE
 from relay.store.postgresql import CHANNEL, DIRECTORY_LOCK, PostgresStore
-from tests.relay.store.conftest import NOW, Clock, PostgresBackend
+from tests.relay.store.conftest import NOW, Backend, Clock, PostgresBackend
 
 USER, GROUP = EntryKind.USER, EntryKind.GROUP
 JOB = "slack"
 SPEC = 'target = "scim"\n'
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 def shadow(entry_id: str, kind: EntryKind = USER, *, version: int = 1, **values: Any) -> Shadow:
@@ -499,6 +501,54 @@ async def test_requests_wait_for_an_answer(store: Store, clock: Clock) -> None:
         await store.get_request("missing")
     with pytest.raises(NotFound):
         await store.finish_request("missing", result=1)
+
+
+async def test_a_request_is_answered_once(store: Store) -> None:
+    await store.create_job(JOB, SPEC)
+    request = await store.create_request(JOB, "provision", {"entry": "alice"})
+    await store.finish_request(request.id, error="nobody answered within 60 s")
+
+    with pytest.raises(Conflict):
+        await store.finish_request(request.id, result={"action": "create"})
+    answered = await store.get_request(request.id)
+    assert (answered.result, answered.error) == (None, "nobody answered within 60 s")
+
+
+# Users by manager ----------------------------------------------------------------------------
+
+
+async def test_reports_are_found_by_their_manager(store: Store) -> None:
+    boss = await store.create_entry(USER, {"userName": "boss"})
+    other = await store.create_entry(USER, {"userName": "other"})
+    reports = [
+        await store.create_entry(
+            USER, {"userName": f"report{i}", ENTERPRISE: {"manager": {"value": manager}}}
+        )
+        for i, manager in enumerate([boss.id, other.id, boss.id])
+    ]
+    await store.create_entry(
+        GROUP, {"displayName": "team", ENTERPRISE: {"manager": {"value": boss.id}}}
+    )
+
+    found = await store.reports_of([boss.id, other.id, reports[0].id, "nobody"])
+
+    assert found == {boss.id: [reports[0].id, reports[2].id], other.id: [reports[1].id]}
+    assert await store.reports_of([]) == {}
+
+
+async def test_reports_are_found_through_the_manager_index(backend: Backend, store: Store) -> None:
+    manager = MANAGER_VALUE[backend.name]
+    query = f"SELECT id FROM directory_entries WHERE kind = 'user' AND {manager} IN ('a', 'b')"
+    if backend.name == "sqlite":
+        plan = [str(row[-1]) for row in backend.rows(f"EXPLAIN QUERY PLAN {query}")]
+    else:
+        # A handful of rows is cheaper to scan: ask whether the index can serve at all.
+        backend.execute(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET enable_seqscan = off',"
+            " current_database()); END $$"
+        )
+        plan = [str(row[0]) for row in backend.rows(f"EXPLAIN {query}")]
+    assert "directory_entries_manager" in " ".join(plan), plan
 
 
 # Deleting a job ------------------------------------------------------------------------------
