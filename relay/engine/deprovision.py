@@ -117,10 +117,10 @@ def plan_deprovision(
         w.deferred = True
         w.finish(LogStatus.SKIPPED, reason=f"{reason}; deferred to the deletion guard")
         return
+    if (w.kind, w.entry_id) in call.pending:
+        w.finish(LogStatus.SKIPPED, reason=f"{reason}; already staged", logged=False)
+        return
     if call.deprovisions is Deprovisions.STAGE:
-        if (w.kind, w.entry_id) in call.pending:
-            w.finish(LogStatus.SKIPPED, reason=f"{reason}; already staged", logged=False)
-            return
         w.staged = StagedOperation(
             id=0,
             job=job.name,

@@ -109,6 +109,9 @@ class Engine:
         self.clock = clock
         self._tasks: dict[str, JobTask] = {}
         self._requests: dict[str, asyncio.Task[None]] = {}
+        #: Jobs looked at since the start: a job paused while no relay ran has its
+        #: cycles ended at the first look.
+        self._seen: set[str] = set()
         self._control: asyncio.Task[None] | None = None
         self._purged_at = 0.0
 
@@ -165,6 +168,10 @@ class Engine:
                 log.info("provisioning logs purged", count=purged)
 
     async def _sync(self, record: JobRecord) -> None:
+        if record.name not in self._seen:
+            self._seen.add(record.name)
+            if record.state is JobState.PAUSED:
+                await self._pause_cycles(record.name)
         current = self._tasks.get(record.name)
         if current is not None:
             changed = current.version is not None and current.version != record.version

@@ -157,11 +157,21 @@ class Processor:
             retrying=retrying,
             index=index or {},
         )
-        if deprovisions is Deprovisions.STAGE and not dry_run:
+        if deprovisions is not Deprovisions.DEFER and not dry_run:
             # Decided but not yet carried out or held counts too: staged again, it would
-            # outlive the decision and wait for another.
+            # outlive the decision and wait for another; sent by a later, smaller burst, it
+            # would go past the administrator. Provisioning on demand (``explain``) is the
+            # administrator acting: it goes ahead and takes the entry off the stage.
             staged = await self.store.list_staged(self.job.name)
             call.pending = {(s.kind, s.entry_id) for s in staged}
+            if explain:
+                asked = set(refs)
+                unstage: dict[tuple[EntryKind, str], list[int]] = {}
+                for op in staged:
+                    if (op.kind, op.entry_id) in asked:
+                        unstage.setdefault((op.kind, op.entry_id), []).append(op.id)
+                call.unstage = unstage
+                call.pending = set()
         return await self._process(refs, call)
 
     async def deprovision_candidates(

@@ -565,3 +565,22 @@ async def test_where_tells_an_object_in_flight(
     done = await where(store, "mem", EntryKind.USER, ada, in_flight=engine.in_flight_since)
     assert done.in_flight_since is None
     assert done.shadow is not None
+
+
+async def test_a_job_paused_while_no_relay_ran_has_its_cycles_ended_at_start(
+    store: Store, target: Gate
+) -> None:
+    await store.create_job("mem", spec())
+    cycle = await store.start_cycle("mem", CycleKind.INCREMENTAL)
+    await store.update_job("mem", state=JobState.PAUSED)
+    engine = MemoryEngine(store, target, SETTINGS)
+    await engine.start()
+    try:
+
+        async def ended() -> bool:
+            return (await store.get_cycle(cycle.id)).state is CycleState.STOPPED
+
+        await eventually(ended)
+    finally:
+        await engine.stop()
+    assert (await store.get_cycle(cycle.id)).error == "paused"

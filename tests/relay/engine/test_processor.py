@@ -44,6 +44,7 @@ from shared.exceptions import ErrorClass
 from tests.servers.sqlite import SqliteOdbcDatabase
 
 USER, GROUP = EntryKind.USER, EntryKind.GROUP
+STAGE = Deprovisions.STAGE
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 TABLES = (
     "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, user_name TEXT UNIQUE NOT NULL,"
@@ -561,6 +562,34 @@ async def test_staged_deprovisions_wait_for_approval_or_rejection(world: World) 
     assert lifted.action is LogAction.DISABLE
 
 
+async def test_a_later_burst_does_not_go_past_a_staged_deprovision(world: World) -> None:
+    ada = await world.user("ada@example.com")
+    bob = await world.user("bob@example.com")
+    processor = world.processor()
+    await processor.process([(USER, ada), (USER, bob)], cycle=world.cycle)
+    await world.store.unassign("hr", USER, ada)
+    await world.store.unassign("hr", USER, bob)
+    await processor.process([(USER, ada), (USER, bob)], cycle=world.cycle, deprovisions=STAGE)
+
+    # A small burst later (under the threshold) sends: the staged ones still wait.
+    [later] = await processor.process([(USER, ada)], cycle=world.cycle)
+
+    assert later.status is LogStatus.SKIPPED
+    assert world.rows("SELECT active FROM users") == [(1,), (1,)]
+    assert len(await world.store.list_staged("hr", decision=StagedDecision.PENDING)) == 2
+
+    # Provisioning on demand is the administrator acting: it goes ahead and unstages.
+    [asked] = await processor.process([(USER, bob)], cycle=world.cycle, explain=True)
+
+    assert (asked.action, asked.status) == (LogAction.DISABLE, LogStatus.SUCCESS)
+    assert world.rows("SELECT user_name, active FROM users ORDER BY id") == [
+        ("ada@example.com", 1),
+        ("bob@example.com", 0),
+    ]
+    [left] = await world.store.list_staged("hr", decision=StagedDecision.PENDING)
+    assert left.entry_id == ada
+
+
 async def test_an_approved_stage_of_an_entry_back_in_scope_is_dropped(world: World) -> None:
     ada = await world.user("ada@example.com")
     processor = world.processor()
@@ -820,10 +849,10 @@ async def test_rejecting_a_deprovision_carried_out_meanwhile_keeps_it_disabled(
     await processor.process([(USER, ada)], cycle=world.cycle)
     await world.store.unassign("hr", USER, ada)
     await processor.process([(USER, ada)], cycle=world.cycle, deprovisions=Deprovisions.STAGE)
-    # A later burst small enough for the guard disables ada while her stage waits.
-    [sent] = await processor.process([(USER, ada)], cycle=world.cycle)
+    staged = await world.store.list_staged("hr")  # the list an administrator looks at
+    # Meanwhile another administrator provisions ada on demand: she is disabled.
+    [sent] = await processor.process([(USER, ada)], cycle=world.cycle, explain=True)
     assert sent.action is LogAction.DISABLE
-    staged = await world.store.list_staged("hr")
 
     await processor.hold(staged)
 
