@@ -52,6 +52,8 @@ def deltas(
 def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[Any]]:
     """``{attribute: [old value, new value]}`` for each attribute that differs, for the
     provisioning log; an attribute without a value shows as None."""
+    if not old:  # a create: every value is new (the common case of an initial cycle)
+        return {name: [None, value] for name, value in new.items() if not empty(value)}
     out: dict[str, list[Any]] = {}
     for name in [*new, *(n for n in old if n not in new)]:
         before, after = old.get(name), new.get(name)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from relay.engine.scope import MEMBER_OF
+from relay.engine.scope import MEMBER_OF, ScopeMode
 from relay.engine.source import AppRoleAssignment, Source
 from relay.store.base import Entry, EntryKind
 
@@ -26,7 +26,8 @@ MEMBER_TYPES = {EntryKind.USER: "User", EntryKind.GROUP: "Group"}
 @dataclass(frozen=True, slots=True)
 class Loaded:
     """An entry ready for scope and mappings; ``assigned`` says whether it is assigned to
-    the job, directly or through a group."""
+    the job, directly or through a group (always False for a job over all users that maps
+    no app role: its assignments are not read, as nothing depends on them)."""
 
     entry: Entry
     source: Source
@@ -48,6 +49,19 @@ def needs_groups(job: JobSettings, kind: EntryKind) -> bool:
     return any(c.attribute == MEMBER_OF for f in mapping.filters for c in f.clauses)
 
 
+def needs_assignments(job: JobSettings, kind: EntryKind) -> bool:
+    """Whether the entries' assignments to the job matter: for the scope (assigned only)
+    or for mappings that read app roles. A job over all users that maps no role skips the
+    query, a third of what loading a batch costs."""
+    definition = job.definition
+    if definition.scope is ScopeMode.ASSIGNED:
+        return True
+    mapping = definition.object_mapping(kind.value)
+    if mapping is None:
+        return False
+    return any("approle" in f"{m.source} {m.expression}".lower() for m in mapping.mappings)
+
+
 async def load_sources(
     store: Store, job: JobSettings, kind: EntryKind, entries: Sequence[Entry]
 ) -> dict[str, Loaded]:
@@ -57,7 +71,11 @@ async def load_sources(
     if not entries:
         return {}
     ids = [e.id for e in entries]
-    assignments = await store.effective_assignments(job.name, kind, ids)
+    assignments = (
+        await store.effective_assignments(job.name, kind, ids)
+        if needs_assignments(job, kind)
+        else {}
+    )
     members = await store.members_of(ids) if kind is EntryKind.GROUP else {}
     group_names: dict[str, list[str]] = {}
     if needs_groups(job, kind):

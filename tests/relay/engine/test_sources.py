@@ -100,3 +100,32 @@ async def test_groups_are_named_when_the_scope_reads_member_of(store: SqliteStor
     assert not users[ada].assigned
     assert scope.passes_filters(users[ada].source)
     assert not scope.passes_filters(users[bob].source)
+
+
+ROLE_MAPPING = """
+[[users.mappings]]
+target = "title"
+expression = 'SingleAppRoleAssignment([appRoleAssignments])'
+"""
+
+
+@pytest.mark.parametrize(
+    ("scope", "extra", "needed"),
+    [
+        ("assigned", "", True),
+        ("all", "", False),
+        ("all", ROLE_MAPPING, True),
+    ],
+)
+async def test_assignments_are_read_only_when_scope_or_roles_need_them(
+    store: SqliteStore, scope: str, extra: str, needed: bool
+) -> None:
+    text = SPEC.format(extra=extra).replace('scope = "assigned"', f'scope = "{scope}"')
+    job = jobs.parse(text, source="test")
+    ada = await user(store, "ada@example.com")
+    await store.assign("hr", USER, ada, role="Admin")
+
+    [loaded] = (await load_sources(store, job, USER, [await store.get_entry(USER, ada)])).values()
+
+    assert loaded.assigned is needed
+    assert [r.role for r in loaded.source.app_roles] == (["Admin"] if needed else [])
