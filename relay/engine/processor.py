@@ -578,13 +578,24 @@ class Processor:
                 return
             found = next((r.objects[0] for r in results if r.objects), None)
             w.step("match", "found" if found else "no match", filters_detail(w.filters))
+            holder = None
+            if found is not None:
+                holder = await self.store.linked_entry(self.job.name, w.kind, found.anchor)
+                if holder is not None and holder != w.entry_id:
+                    # One target account, one directory entry: this one needs its own.
+                    w.step("match", "linked to another entry", {"entry": holder})
+                    found = None
             if found is None and w.conflicted:
+                why = (
+                    f"the account that matches is linked to entry {holder}"
+                    if holder is not None
+                    else "no object matches the matching attributes"
+                )
                 self._failed(
                     w,
                     OperationError(
                         ErrorClass.CONFLICT,
-                        "the target refused the create as a duplicate, but no object"
-                        " matches the matching attributes",
+                        f"the target refused the create as a duplicate, but {why}",
                     ),
                     Action.CREATE,
                     call,

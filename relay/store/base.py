@@ -461,6 +461,10 @@ class Store(abc.ABC):
         """The shadows of ``entry_ids`` that exist, by entry id."""
 
     @abc.abstractmethod
+    async def linked_entry(self, job: str, kind: EntryKind, anchor: str) -> str | None:
+        """The entry whose shadow in ``job`` holds target ``anchor`` (None: none does)."""
+
+    @abc.abstractmethod
     async def shadows_page(
         self, job: str, kind: EntryKind, *, after_id: str = "", limit: int = 1000
     ) -> list[Shadow]:

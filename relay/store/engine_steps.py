@@ -366,6 +366,14 @@ class EngineSteps:
             found.update((row[2], self.shadow_from_row(row)) for row in rows)
         return found
 
+    def linked_entry(self, job: str, kind: EntryKind, anchor: str) -> Steps:
+        rows = yield self.sql(
+            "SELECT entry_id FROM engine_shadows WHERE job = ? AND kind = ? AND anchor = ?"
+            " ORDER BY entry_id LIMIT 1",
+            (job, kind.value, anchor),
+        )
+        return rows[0][0] if rows else None
+
     def shadows_page(self, job: str, kind: EntryKind, after_id: str, limit: int) -> Steps:
         rows = yield self.sql(
             f"SELECT {SHADOW_COLUMNS} FROM engine_shadows"

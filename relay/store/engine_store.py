@@ -117,6 +117,10 @@ class EngineMethods(Store):
 
     # Shadows, retries, staged operations, logs ------------------------------------------------
 
+    async def linked_entry(self, job: str, kind: EntryKind, anchor: str) -> str | None:
+        entry_id: str | None = await self._read(self._engine.linked_entry(job, kind, anchor))
+        return entry_id
+
     async def get_shadows(
         self, job: str, kind: EntryKind, entry_ids: Sequence[str]
     ) -> dict[str, Shadow]:

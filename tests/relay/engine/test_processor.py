@@ -334,6 +334,25 @@ async def test_two_entries_sharing_a_matching_value_do_not_take_one_account(
     assert len({o.anchor for o in outcomes}) == 2
 
 
+async def test_a_searched_account_linked_to_another_entry_is_not_taken(world: World) -> None:
+    shared = '[[users.mappings]]\ntarget = "email"\nexpression = \'"shared@x.org"\'\nmatching = 2\n'
+    processor = world.processor(extra=shared)
+    ada = await world.user("ada@example.com")
+    [first] = await processor.process([(USER, ada)], cycle=world.cycle)
+    bob = await world.user("bob@example.com")
+
+    # No index: bob is matched by searching user_name, then email, which finds ada's.
+    [second] = await processor.process([(USER, bob)], cycle=world.cycle)
+
+    assert (second.action, second.status) == (LogAction.CREATE, LogStatus.SUCCESS)
+    assert second.anchor != first.anchor
+    assert (await world.shadow(USER, ada)).anchor == first.anchor
+    assert world.rows("SELECT user_name, email FROM users ORDER BY id") == [
+        ("ada@example.com", "shared@x.org"),
+        ("bob@example.com", "shared@x.org"),
+    ]
+
+
 async def test_a_conflict_on_create_is_matched_and_linked(world: World) -> None:
     world.execute("INSERT INTO users (user_name, display_name) VALUES ('ada@example.com', 'A.')")
     ada = await world.user("ada@example.com")
