@@ -49,8 +49,13 @@ def find_slapd() -> Path | None:
     return Path(found) if found else None
 
 
+def schema_ldif() -> str:
+    """The schemas the demo's (and the test suite's) slapd loads, as cn=config entries."""
+    return "\n".join((SCHEMA_DIR / f"{name}.ldif").read_text() for name in SCHEMAS)
+
+
 def _config_ldif(root: Path, password: str) -> str:
-    schemas = "\n".join((SCHEMA_DIR / f"{name}.ldif").read_text() for name in SCHEMAS)
+    schemas = schema_ldif()
     return f"""\
 dn: cn=config
 objectClass: olcGlobal
@@ -97,7 +102,7 @@ olcAccess: {{0}}to * by * read
 """
 
 
-_BASE_LDIF = f"""\
+BASE_LDIF = f"""\
 dn: {BASE_DN}
 objectClass: top
 objectClass: dcObject
@@ -208,7 +213,7 @@ class DemoSlapd:
         config.write_text(_config_ldif(self.root, self.password))
         config.chmod(0o600)
         base = self.root / "base.ldif"
-        base.write_text(_BASE_LDIF)
+        base.write_text(BASE_LDIF)
         slapadd = self.program.with_name("slapadd")
         self._run([slapadd, "-n0", "-F", self.root / "slapd.d", "-l", config])
         self._run([slapadd, "-F", self.root / "slapd.d", "-b", BASE_DN, "-l", base])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from relay.exceptions import Conflict, NotFound
 from relay.store.base import EntryKind
@@ -38,6 +38,8 @@ from relay.store.engine_records import (
     StagedDecision,
     StagedOperation,
 )
+
+T = TypeVar("T")
 
 JOB_COLUMNS = (
     "name, spec, state, version, created_at, updated_at, cursor, initial_done,"
@@ -355,16 +357,33 @@ class EngineSteps:
 
     # Shadows and retries ----------------------------------------------------------------------
 
-    def get_shadows(self, job: str, kind: EntryKind, entry_ids: Sequence[str]) -> Steps:
-        found: dict[str, Shadow] = {}
+    def _by_entry(
+        self,
+        table: str,
+        columns: str,
+        convert: Callable[[Sequence[Any]], T],
+        job: str,
+        kind: EntryKind,
+        entry_ids: Sequence[str],
+    ) -> Steps:
+        """The rows of ``table`` for ``entry_ids`` by entry id (the third column), read a
+        chunk of ids at a time."""
+        found: dict[str, T] = {}
         for chunk in chunks(entry_ids):
             rows = yield self.sql(
-                f"SELECT {SHADOW_COLUMNS} FROM engine_shadows"
+                f"SELECT {columns} FROM {table}"
                 f" WHERE job = ? AND kind = ? AND entry_id IN ({marks(chunk)})",
                 [job, kind.value, *chunk],
             )
-            found.update((row[2], self.shadow_from_row(row)) for row in rows)
+            found.update((row[2], convert(row)) for row in rows)
         return found
+
+    def get_shadows(self, job: str, kind: EntryKind, entry_ids: Sequence[str]) -> Steps:
+        return (
+            yield from self._by_entry(
+                "engine_shadows", SHADOW_COLUMNS, self.shadow_from_row, job, kind, entry_ids
+            )
+        )
 
     def linked_entry(self, job: str, kind: EntryKind, anchor: str) -> Steps:
         rows = yield self.sql(
@@ -393,15 +412,11 @@ class EngineSteps:
         return int(rows[0][0])
 
     def get_retries(self, job: str, kind: EntryKind, entry_ids: Sequence[str]) -> Steps:
-        found: dict[str, RetryRecord] = {}
-        for chunk in chunks(entry_ids):
-            rows = yield self.sql(
-                f"SELECT {RETRY_COLUMNS} FROM engine_retries"
-                f" WHERE job = ? AND kind = ? AND entry_id IN ({marks(chunk)})",
-                [job, kind.value, *chunk],
+        return (
+            yield from self._by_entry(
+                "engine_retries", RETRY_COLUMNS, self.retry_from_row, job, kind, entry_ids
             )
-            found.update((row[2], self.retry_from_row(row)) for row in rows)
-        return found
+        )
 
     def retries_due(self, job: str, now: float, limit: int) -> Steps:
         rows = yield self.sql(

@@ -19,23 +19,19 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
+from relay.demo_ldap import ADMIN_DN, BASE_DN, BASE_LDIF, MODULE_DIR, schema_ldif
 from tests.pki import make_pki
 
 from .ports import LOOPBACK, free_port
 from .process import ThrowawayServer, program, run, running, start_server, wait_until
 
-SCHEMA_DIR = Path("/etc/ldap/schema")
-SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
-MODULE_DIR = Path("/usr/lib/ldap")
 START_TIMEOUT = 30.0
 
-BASE_DN = "dc=example,dc=org"
-ADMIN_DN = f"cn=admin,{BASE_DN}"
 ADMIN_PASSWORD = "hatchway-admin"  # a throwaway server on loopback
 
 
 def _config_ldif(root: Path, tls: tuple[Path, Path, Path]) -> str:
-    schemas = "\n".join((SCHEMA_DIR / f"{name}.ldif").read_text() for name in SCHEMAS)
+    schemas = schema_ldif()
     ca, cert, key = tls
     return f"""\
 dn: cn=config
@@ -107,25 +103,6 @@ olcRefintAttribute: memberOf
 """
 
 
-def _base_ldif() -> str:
-    return f"""\
-dn: {BASE_DN}
-objectClass: top
-objectClass: dcObject
-objectClass: organization
-dc: example
-o: Example
-
-dn: ou=people,{BASE_DN}
-objectClass: organizationalUnit
-ou: people
-
-dn: ou=groups,{BASE_DN}
-objectClass: organizationalUnit
-ou: groups
-"""
-
-
 class SlapdServer(ThrowawayServer):
     stop_timeout = 30.0
     host = LOOPBACK
@@ -179,7 +156,7 @@ class SlapdServer(ThrowawayServer):
         config.write_text(_config_ldif(self.root, make_pki(self.tls_dir)))
         run([program("slapadd"), "-n0", "-F", self.config_dir, "-l", config], timeout=60)
         base = self.root / "base.ldif"
-        base.write_text(_base_ldif())
+        base.write_text(BASE_LDIF)
         run([program("slapadd"), "-F", self.config_dir, "-b", self.base_dn, "-l", base], timeout=60)
 
     def start(self) -> None:

@@ -6,20 +6,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent.settings import ConnectorSettings
 from relay.engine import job as jobs
-from relay.engine.builtin import BuiltinAgent
-from relay.engine.exceptions import Quarantine, TargetUnavailable
+from relay.engine.exceptions import Quarantine
 from relay.engine.processor import Deprovisions, MatchIndex, Outcome, Processor
 from relay.engine.retry import QuarantinePolicy
 from relay.engine.settings import EngineSettings
-from relay.engine.target import BuiltinTarget, Target
+from relay.engine.target import BuiltinTarget
 from relay.store.base import EntryKind
 from relay.store.engine_records import (
     CycleKind,
@@ -38,9 +36,9 @@ from shared.connector import (
     ObjectClassInfo,
     Operation,
     OperationError,
-    OperationResult,
 )
 from shared.exceptions import ErrorClass
+from tests.relay.engine.sql_target import Recording, sql_agent
 from tests.servers.sqlite import SqliteOdbcDatabase
 
 USER, GROUP = EntryKind.USER, EntryKind.GROUP
@@ -77,38 +75,6 @@ RESEARCH_ONLY = """
 name = "Research"
 clauses = [{ attribute = "department", operator = "EQUALS", value = "Research" }]
 """
-
-
-class Recording(Target):
-    """The real target, recording what it is sent; ``answer`` may replace a result (a
-    target that fails in a given way) and ``down`` makes every batch undeliverable."""
-
-    def __init__(self, inner: Target) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.sent: list[Operation] = []
-        self.answer: Callable[[Operation], OperationError | None] | None = None
-        self.down = False
-
-    async def run(
-        self, operations: Sequence[Operation], *, timeout: float | None = 120.0
-    ) -> list[OperationResult]:
-        if self.down:
-            raise TargetUnavailable(f"{self.name}: the agent is offline")
-        self.sent += operations
-        answer = self.answer
-        failing = {op.key: answer(op) for op in operations} if answer else {}
-        passing = [op for op in operations if failing.get(op.key) is None]
-        results = {r.key: r for r in await self.inner.run(passing, timeout=timeout)}
-        return [
-            results[op.key]
-            if failing.get(op.key) is None
-            else OperationResult(op.key, failing[op.key])
-            for op in operations
-        ]
-
-    def writes(self) -> list[Operation]:
-        return [op for op in self.sent if op.action is not Action.SEARCH]
 
 
 @dataclasses.dataclass
@@ -179,31 +145,19 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, sqlite_odbc_database: SqliteOdbcDatabase) -> AsyncIterator[World]:
-    with contextlib.closing(sqlite3.connect(sqlite_odbc_database.path)) as db:
-        for statement in TABLES:
-            db.execute(statement)
-        db.commit()
-    table = {
-        "type": "sql",
-        "dialect": "sqlite",
-        "connection_string": sqlite_odbc_database.odbc_connection_string,
-        "groups_table": "groups",
-    }
-    agent = BuiltinAgent([ConnectorSettings("hr", "sql", table)], tmp_path, source="relay.toml")
-    await agent.open()
-    store = SqliteStore(tmp_path / "relay.sqlite3")
-    await store.open()
-    try:
-        await store.create_job("hr", SPEC.format(users="disable", skip="false", extra=""))
-        cycle = await store.start_cycle("hr", CycleKind.INITIAL)
-        target = Recording(BuiltinTarget(agent, "hr"))
-        [schema] = await target.inner.run([Operation("schema", Action.SCHEMA)])
-        assert schema.schema is not None
-        schemas = {c.name: c for c in schema.schema.object_classes}
-        yield World(store, target, sqlite_odbc_database.path, cycle, schemas)
-    finally:
-        await store.close()
-        await agent.close()
+    async with sql_agent(tmp_path, sqlite_odbc_database, TABLES, connector="hr") as agent:
+        store = SqliteStore(tmp_path / "relay.sqlite3")
+        await store.open()
+        try:
+            await store.create_job("hr", SPEC.format(users="disable", skip="false", extra=""))
+            cycle = await store.start_cycle("hr", CycleKind.INITIAL)
+            target = Recording(BuiltinTarget(agent, "hr"))
+            [schema] = await target.inner.run([Operation("schema", Action.SCHEMA)])
+            assert schema.schema is not None
+            schemas = {c.name: c for c in schema.schema.object_classes}
+            yield World(store, target, sqlite_odbc_database.path, cycle, schemas)
+        finally:
+            await store.close()
 
 
 def by_action(outcomes: Sequence[Outcome]) -> dict[str, list[str]]:
