@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from relay.api import server as api_server
 from relay.directory import server as scim_server
 from relay.engine.builtin import BuiltinAgent
 from relay.engine.engine import Engine
@@ -88,6 +89,7 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
     app.router.add_post("/agent/v1/register", register)
     app.router.add_get("/agent/v1/connect", agent_socket)
     scim_server.setup(app)
+    api_server.setup(app)
     return app
 
 

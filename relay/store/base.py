@@ -158,6 +158,8 @@ class EntryWrite:
 REGISTRATION_TOKEN_PREFIX = "hwt_"  # noqa: S105 - a prefix, not a secret
 #: The visible start of every SCIM bearer token.
 SCIM_TOKEN_PREFIX = "hws_"  # noqa: S105 - a prefix, not a secret
+#: The visible start of every admin API token.
+API_TOKEN_PREFIX = "hwa_"  # noqa: S105 - a prefix, not a secret
 
 
 def hash_token(token: str) -> str:
@@ -180,6 +182,27 @@ class ScimToken:
 
     id: str
     client: str
+    created_at: float
+    revoked_at: float | None = None
+
+
+# Admin API tokens --------------------------------------------------------------------------
+
+
+class ApiRole(StrEnum):
+    """What an admin API token may do: ``viewer`` reads, ``admin`` also changes."""
+
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A named bearer token of the admin API and dashboard (the store keeps its hash)."""
+
+    id: str
+    name: str
+    role: ApiRole
     created_at: float
     revoked_at: float | None = None
 
