@@ -10,7 +10,9 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from relay.api import dashboard, health
 from relay.api import server as api_server
+from relay.api.metrics import Metrics
 from relay.directory import server as scim_server
 from relay.engine.builtin import BuiltinAgent
 from relay.engine.engine import Engine
@@ -18,7 +20,7 @@ from relay.exceptions import StoreError
 from relay.hub.endpoint import agent_socket, close_all
 from relay.hub.hub import Hub
 from relay.hub.registration import register
-from relay.keys import BUILTIN, ENGINE, HUB, RELAY_KEY, SETTINGS, SOCKETS, STORE
+from relay.keys import BUILTIN, ENGINE, HUB, METRICS, RELAY_KEY, SETTINGS, SOCKETS, STORE
 from relay.settings import RelaySettings
 from relay.store.configured import STORE_FILE as STORE_FILE
 from relay.store.configured import configured_store
@@ -29,11 +31,6 @@ from shared.protocol.messages import CloseCode
 log = structlog.get_logger("relay")
 
 SIGNING_KEY_FILE = "relay_signing_key.pem"
-
-
-async def healthz(request: web.Request) -> web.Response:
-    hub = request.app[HUB]
-    return web.json_response({"status": "ok", "agents_connected": len(hub.connected_agents())})
 
 
 def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
@@ -61,6 +58,10 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
         yield
         app[HUB].withdraw_all("the relay is shutting down")
 
+    async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[METRICS] = Metrics(app[HUB])
+        yield
+
     async def revocation_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_watch_revocations(app), name="revocation-watch")
         yield
@@ -76,20 +77,23 @@ def build_app(settings: RelaySettings, data_dir: Path) -> web.Application:
         await builtin.close()
 
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
-        engine = Engine(app[STORE], app[HUB], app[BUILTIN], settings.engine)
+        engine = Engine(app[STORE], app[HUB], app[BUILTIN], settings.engine, observer=app[METRICS])
         app[ENGINE] = engine
         if settings.engine.enabled:
             await engine.start()
         yield
         await engine.stop()
 
-    app.cleanup_ctx.extend([store_ctx, key_ctx, hub_ctx, revocation_ctx, builtin_ctx, engine_ctx])
+    app.cleanup_ctx.extend(
+        [store_ctx, key_ctx, hub_ctx, metrics_ctx, revocation_ctx, builtin_ctx, engine_ctx]
+    )
     app.on_shutdown.append(close_all)
-    app.router.add_get("/healthz", healthz)
+    health.setup(app)
     app.router.add_post("/agent/v1/register", register)
     app.router.add_get("/agent/v1/connect", agent_socket)
     scim_server.setup(app)
     api_server.setup(app)
+    dashboard.setup(app)
     return app
 
 

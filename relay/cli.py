@@ -1,7 +1,9 @@
-"""The ``hatchway`` command: ``relay ...``, ``agent ...`` and ``demo``.
+"""The ``hatchway`` command: ``relay ...``, ``agent ...``, ``demo``, and the commands
+over the admin API (``job ...``, ``logs``, ``agents ...``).
 
 Errors reach the user as one line on stderr with a non-zero exit status, never a stack
-trace: 2 for bad settings or usage, 1 for anything else that failed.
+trace: 2 for bad settings or usage, 1 for anything else that failed (an error answered by
+the admin API, a relay that cannot be reached).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import replace
 
 from agent import cli as agent_cli
 from relay import app as relay_app
+from relay.api import cli as api_cli
+from relay.api import tokens_cli as api_tokens
 from relay.directory import cli as directory_cli
 from relay.directory import tokens as scim_tokens
 from relay.engine import cli as job_cli
@@ -26,8 +30,7 @@ from shared import __version__, logs
 from shared.cli import add_folder_options, paths_from, when
 from shared.exceptions import HatchwayError, SettingsError
 from shared.paths import Paths
-from shared.protocol import messages
-from shared.protocol.messages import VersionStatus, valid_name
+from shared.protocol.messages import valid_name
 from shared.settings import parse_duration as seconds_in
 
 
@@ -86,11 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     revoke.set_defaults(handler=_revoke)
     scim_tokens.add_commands(rsub)
+    api_tokens.add_commands(rsub)
 
     agent_cli.add_commands(sub)
     gallery_cli.add_commands(sub)
     directory_cli.add_commands(sub)
     job_cli.add_commands(sub)
+    api_cli.add_commands(sub)
 
     demo = sub.add_parser("demo", help="the provisioning story, end to end")
     demo.add_argument("--once", action="store_true", help="exit when the demo is done")
@@ -165,18 +170,9 @@ def _agents(args: argparse.Namespace) -> int:
         }.get(a.state, a.registered_at)
         connectors = ",".join(f"{c['name']}({c['type']})" for c in a.connectors) or "-"
         software = a.software or "-"
-        protocol = _protocol_column(a.protocol_version)
+        protocol = api_cli.protocol_text(a.protocol_version)
         print(f"{a.name:<24}{a.state:<14}{when(since):<22}{software:<24}{protocol:<18}{connectors}")
     return 0
-
-
-def _protocol_column(version: int | None) -> str:
-    """The protocol version an agent last negotiated, flagged when this relay is about to
-    drop it (deprecated) or no longer speaks it (unsupported); "-" if it never connected."""
-    if version is None:
-        return "-"
-    status = messages.version_status(version)
-    return str(version) if status is VersionStatus.CURRENT else f"{version} ({status})"
 
 
 def _revoke(args: argparse.Namespace) -> int:

@@ -47,7 +47,7 @@ from relay.engine.status import job_status
 from relay.exceptions import DemoError
 from relay.keys import ENGINE, HUB, STORE
 from relay.settings import RelaySettings
-from relay.store.base import Entry, EntryKind, EntryWrite, Store
+from relay.store.base import ApiRole, Entry, EntryKind, EntryWrite, Store
 from relay.store.engine_records import (
     CycleKind,
     CycleRecord,
@@ -59,6 +59,8 @@ from relay.store.engine_records import (
 from shared.exceptions import HatchwayError
 
 AGENT = "demo-agent"
+#: The name of the admin API token the demo makes (``hatchway relay api-token list``).
+API_TOKEN_NAME = "demo"  # noqa: S105 - a token's name, not a secret
 USERS = 1000
 GROUPS_IN_DIRECTORY = 50
 #: Project teams assigned to the jobs besides the department groups: the other teams stay
@@ -180,6 +182,8 @@ class Demo:
         self.slapd: DemoSlapd | None = None
         self.jobs: list[DemoJob] = []
         self.directory: sample.SampleDirectory | None = None
+        #: The admin API token the demo makes for the dashboard and the CLI.
+        self.api_token = ""
 
     @property
     def app(self) -> web.Application:
@@ -189,11 +193,6 @@ class Demo:
     @property
     def store(self) -> Store:
         return self.app[STORE]
-
-    @property
-    def folders(self) -> str:
-        """The CLI options that point ``hatchway job ...`` at this relay's store."""
-        return f"--config-dir {self.relay_dir} --data-dir {self.relay_dir}"
 
     async def run(self) -> int:
         try:
@@ -245,6 +244,7 @@ class Demo:
             engine=EngineSettings(control_interval=0.2),
         )
         self.runner = await start(settings, self.relay_dir)
+        _, self.api_token = await self.store.create_api_token(API_TOKEN_NAME, ApiRole.ADMIN)
         _say(
             f"1. relay up on {self.url}: SQLite store {self.relay_dir / STORE_FILE},"
             " provisioning engine running"
@@ -544,7 +544,7 @@ class Demo:
                 " before)"
             )
         _say(
-            f"   to let them go: hatchway job approve demo {self.folders}"
+            "   to let them go: hatchway job approve demo"
             + "".join(f" (and {job.name})" for job in self.jobs[1:])
             + "; to keep the accounts: hatchway job reject ..."
         )
@@ -581,16 +581,26 @@ class Demo:
             )
         _say("   docs/provisioning.md: jobs, scope, cycles, the deletion guard, logs")
         _say(f"   the job files: {', '.join(str(job.file) for job in self.jobs)}")
-        _say(f"   hatchway job status demo {self.folders}")
-        _say(f"   hatchway job staged demo {self.folders}")
-        _say(f"   hatchway job where demo {first} {self.folders}")
-        _say(f"   hatchway job logs demo --user {first} {self.folders}")
+        if self.once:
+            _say(
+                "   while the relay runs (leave out --once to keep it running), the dashboard"
+                " and the commands below work:"
+            )
+        _say(f"   the dashboard: {self.url}/dashboard/ with the admin API token {self.api_token}")
+        _say(f"   the CLI: export HATCHWAY_URL={self.url} HATCHWAY_TOKEN={self.api_token}")
+        for command in (
+            "job status demo",
+            "job staged demo",
+            f"job where demo {first}",
+            f"job logs demo --user {first}",
+            "agents list",
+        ):
+            _say(f"     hatchway {command}")
 
     async def _keep_running(self) -> None:
         _say(
-            f"Relay running at {self.url} with the agent connected; the dashboard comes later,"
-            " meanwhile use the `hatchway job ...` commands above (they need the relay running"
-            " only for `job provision` and `job dry-run`). Press Ctrl-C to stop."
+            f"Relay running at {self.url} with the agent connected: open the dashboard or use"
+            " the commands above. Press Ctrl-C to stop."
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

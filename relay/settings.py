@@ -13,6 +13,9 @@ Every key is optional; a missing file means all defaults. Example::
     [engine]                      # provisioning jobs (relay.engine.settings)
     batch_size = 500
 
+    [api]                         # admin API, dashboard, metrics (relay.api.settings)
+    public_metrics = false
+
     [connectors.slack]            # a cloud app served by the built-in agent,
     type = "scim"                 # in agent.toml's format
     base_url = "https://api.slack.com/scim/v2"
@@ -29,6 +32,7 @@ import psycopg
 from psycopg import conninfo
 
 from agent.settings import ConnectorSettings, read_connectors
+from relay.api.settings import ApiSettings
 from relay.directory.settings import ScimSettings
 from relay.engine.settings import EngineSettings
 from shared.protocol.messages import Limits
@@ -69,6 +73,8 @@ class RelaySettings:
     scim: ScimSettings = field(default_factory=ScimSettings)
     #: How provisioning jobs run (the ``[engine]`` table).
     engine: EngineSettings = field(default_factory=EngineSettings)
+    #: The admin API, dashboard and metrics (the ``[api]`` table).
+    api: ApiSettings = field(default_factory=ApiSettings)
     #: The built-in agent's connectors, for cloud apps (``[connectors.NAME]`` tables, as in
     #: ``agent.toml``); none by default.
     connectors: tuple[ConnectorSettings, ...] = ()
@@ -144,6 +150,7 @@ class RelaySettings:
             engine=EngineSettings.load(
                 table.table("engine"), max_batch_operations=limits.max_batch_operations
             ),
+            api=ApiSettings.load(table.table("api")),
             connectors=tuple(read_connectors(table)),
             source=str(path),
         )

@@ -15,6 +15,7 @@ packages=(
     unixodbc unixodbc-dev odbc-postgresql libsqliteodbc odbc-mariadb
     slapd ldap-utils postgresql mariadb-server
     shellcheck python3-seccomp systemd
+    chromium
 )
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -10,11 +10,14 @@
         ├── MethodNotAllowed       405 method_not_allowed
         ├── Conflict               409 conflict: the name is taken, or the state forbids it
         ├── PayloadTooLarge        413 too_large: the body is over the API's limit
-        └── Unavailable            503 unavailable: the store or the engine cannot answer now
+        ├── Unavailable            503 unavailable: the store or the engine cannot answer now
+        └── ApiCallError           client side: a call of the CLI to the API failed
 
 Every answer with an error has the body ``{"error": {"code": ..., "message": ...}}``; the
 ``code`` is stable for scripts, the message is for people. Lower-layer errors are turned
-into these where a handler meets them, with ``raise X(...) from exc``.
+into these where a handler meets them, with ``raise X(...) from exc``. ``ApiCallError`` is
+the other side: what :mod:`relay.api.client` raises when the relay answers with an error or
+cannot be reached, so the CLI prints one line instead of a stack trace.
 """
 
 from __future__ import annotations
@@ -82,3 +85,17 @@ class PayloadTooLarge(ApiError):
 class Unavailable(ApiError):
     status = 503
     code = "unavailable"
+
+
+class ApiCallError(ApiError):
+    """A call to the admin API failed. ``code`` is the error's code from the relay's body
+    (``unreachable`` or ``timeout`` when no answer came, ``unexpected_answer`` when the
+    answer was not the API's), ``http_status`` the HTTP status (None without an answer).
+    The text is one line for the CLI: ``<code>: <message>`` for an answer, the message
+    alone when the relay was not reached (it names the URL)."""
+
+    def __init__(self, code: str, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message if http_status is None else f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.http_status = http_status

@@ -16,7 +16,16 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from relay.api import agents, credentials, directory, jobs, logs, openapi, system
+from relay.api import (
+    agents,
+    assignments,
+    credentials,
+    directory,
+    jobs,
+    logs,
+    openapi,
+    system,
+)
 from relay.api.auth import ApiTokenVerifier, require
 from relay.api.exceptions import (
     ApiError,
@@ -37,12 +46,12 @@ from relay.exceptions import (
     UnknownMember,
 )
 from relay.exceptions import NotFound as StoreNotFound
-from relay.keys import API_TOKEN, API_TOKENS, STORE
+from relay.keys import API_TOKEN, API_TOKENS, SETTINGS, STORE
 from shared.exceptions import SettingsError
 
 log = structlog.get_logger("relay.api")
 
-MODULES = (system, agents, credentials, jobs, logs, directory)
+MODULES = (system, agents, credentials, jobs, logs, directory, assignments)
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 
 
@@ -65,7 +74,9 @@ def setup(app: web.Application) -> None:
     """Serve the API from ``app``; call after the store's cleanup context is added."""
 
     async def api_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[API_TOKENS] = ApiTokenVerifier(app[STORE])
+        app[API_TOKENS] = ApiTokenVerifier(
+            app[STORE], cache_seconds=app[SETTINGS].api.token_cache_seconds
+        )
         yield
 
     app.cleanup_ctx.append(api_ctx)

@@ -1,11 +1,11 @@
 """The provisioning engine: the service inside the relay that runs jobs.
 
 It keeps one task per running job and follows what administrators change through the
-store (the CLI writes there, whether or not a relay runs): a job's state and version are
-looked at every ``control_interval`` seconds, and a changed job file, a pause or a restart
-replaces the job's task. A job task runs the initial cycle until it is done, then follows
-the change log for as long as the job runs, carrying out approved deprovisions and
-reconciling on the job's schedule.
+store (``relay.engine.control`` writes there): a job's state and version are looked at every
+``control_interval`` seconds, or at once when the admin API calls :meth:`Engine.notice`, and
+a changed job file, a pause or a restart replaces the job's task. A job task runs the
+initial cycle until it is done, then follows the change log for as long as the job runs,
+carrying out approved deprovisions and reconciling on the job's schedule.
 
 Nothing a job does can stop the engine: an error in a job task is logged and the job tried
 again with backoff, or quarantined when its target refuses the relay (and tried again on
@@ -15,6 +15,7 @@ the quarantine schedule).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,12 +31,13 @@ from relay.engine.exceptions import EngineError, Quarantine, TargetUnavailable
 from relay.engine.guard import over_threshold
 from relay.engine.incremental import Incremental
 from relay.engine.initial import run_initial
+from relay.engine.observer import EngineObserver
 from relay.engine.processor import Deprovisions, Outcome, Processor
 from relay.engine.reconcile import delete_unmatched, run_reconcile
 from relay.engine.settings import EngineSettings
 from relay.engine.status import find_entry
 from relay.engine.target import BuiltinTarget, HubTarget, Target
-from relay.exceptions import Conflict, NotFound
+from relay.exceptions import NotFound
 from relay.hub.hub import Hub
 from relay.store.base import EntryKind, Store
 from relay.store.engine_records import (
@@ -47,7 +49,6 @@ from relay.store.engine_records import (
     JobState,
     LogAction,
     LogStatus,
-    Request,
     StagedDecision,
 )
 from shared.exceptions import HatchwayError, SettingsError
@@ -74,10 +75,13 @@ class Progress:
     rate: float
     #: Seconds left at that rate (None: unknown).
     eta: float | None
+    #: The cycle's id and when it started.
+    cycle: str
+    started_at: float
 
 
 def outcome_json(outcome: Outcome) -> dict[str, Any]:
-    """An outcome as JSON, for request results and the admin API."""
+    """An outcome as JSON, for the admin API."""
     return {
         "kind": str(outcome.kind),
         "entry_id": outcome.entry_id,
@@ -101,14 +105,19 @@ class Engine:
         settings: EngineSettings,
         *,
         clock: Callable[[], float] = time.time,
+        observer: EngineObserver | None = None,
     ) -> None:
+        """``observer`` is told outcomes, latencies and cycle ends (the relay's metrics);
+        None tells nobody."""
         self.store = store
         self.hub = hub
         self.builtin = builtin
         self.settings = settings
         self.clock = clock
+        self.observer = observer or EngineObserver()
         self._tasks: dict[str, JobTask] = {}
-        self._requests: dict[str, asyncio.Task[None]] = {}
+        #: Set by :meth:`notice`: the control loop looks again without waiting.
+        self._wake = asyncio.Event()
         #: Jobs looked at since the start: a job paused while no relay ran has its
         #: cycles ended at the first look.
         self._seen: set[str] = set()
@@ -127,9 +136,7 @@ class Engine:
             tasks.append(self._control)
             self._control = None
         tasks += [t.task for t in self._tasks.values()]
-        tasks += list(self._requests.values())
         self._tasks.clear()
-        self._requests.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -140,26 +147,33 @@ class Engine:
 
     async def _watch(self) -> None:
         while True:
+            # Cleared before the round: a notice during it brings on another one.
+            self._wake.clear()
             try:
                 await self.look()
             except Exception:
                 log.exception("engine control round failed; trying again")
-            await asyncio.sleep(self.settings.control_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.control_interval)
+
+    def notice(self, job: str | None = None) -> None:
+        """Act on an administrator's change now rather than within ``control_interval``:
+        the control loop looks at the jobs at once, and ``job``'s task, if it runs here,
+        stops waiting for directory changes (to carry out approved deprovisions)."""
+        self._wake.set()
+        current = self._tasks.get(job) if job is not None else None
+        if current is not None:
+            current.nudged.set()
 
     async def look(self) -> None:
         """One round of the control loop: start, replace or stop job tasks as the jobs
-        say, answer new requests, purge old logs."""
+        say, purge old logs."""
         records = {r.name: r for r in await self.store.list_jobs()}
         for name in list(self._tasks):
             if name not in records:
                 await self._drop(name)
         for record in records.values():
             await self._sync(record)
-        for request in await self.store.open_requests():
-            if request.id not in self._requests:
-                self._requests[request.id] = asyncio.create_task(
-                    self._answer(request), name=f"engine-request-{request.id}"
-                )
         now = self.clock()
         if now - self._purged_at >= PURGE_INTERVAL:
             self._purged_at = now
@@ -195,7 +209,11 @@ class Engine:
         from its checkpoint."""
         for cycle in await self.store.list_cycles(name, state=CycleState.RUNNING, limit=50):
             if cycle.kind is not CycleKind.INITIAL:
-                await self.store.update_cycle(cycle.id, state=CycleState.STOPPED, error="paused")
+                self.observer.ended(
+                    await self.store.update_cycle(
+                        cycle.id, state=CycleState.STOPPED, error="paused"
+                    )
+                )
 
     async def _drop(self, name: str) -> None:
         current = self._tasks.pop(name, None)
@@ -223,7 +241,13 @@ class Engine:
         schemas = await read_schemas(target, name, timeout=self.settings.send_timeout)
         mappers = settings.definition.mappers(schemas)
         processor = Processor(
-            self.store, settings, target, mappers, self.settings, clock=self.clock
+            self.store,
+            settings,
+            target,
+            mappers,
+            self.settings,
+            clock=self.clock,
+            observer=self.observer,
         )
         return JobRun(self.store, settings, target, mappers, processor, self.settings, self.clock)
 
@@ -259,7 +283,7 @@ class Engine:
             )
         finally:
             if own:
-                await self.store.update_cycle(cycle.id, state=CycleState.DONE)
+                self.observer.ended(await self.store.update_cycle(cycle.id, state=CycleState.DONE))
         return outcome_json(outcomes[0])
 
     async def dry_run(self, job: str, limit: int = DRY_RUN_LIMIT) -> dict[str, Any]:
@@ -326,6 +350,7 @@ class Engine:
         if current is None or current.task.done():
             raise EngineError(f"job {job!r} is not running in this relay")
         current.reconcile.set()
+        current.nudged.set()
 
     async def progress(self, job: str) -> Progress | None:
         """The job's current cycle's progress; None when it runs no cycle here."""
@@ -333,12 +358,16 @@ class Engine:
         if current is None or current.cycle is None:
             return None
         cycle = await self.store.get_cycle(current.cycle.id)
+        if cycle.state is not CycleState.RUNNING:
+            # The task keeps its last cycle until the next one starts (an initial cycle
+            # that has just finished, say): an idle job shows no progress.
+            return None
         elapsed = max(self.clock() - cycle.started_at, 1e-6)
         rate = cycle.done / elapsed
         eta = None
         if cycle.total is not None and rate > 0:
             eta = max(cycle.total - cycle.done, 0) / rate
-        return Progress(cycle.kind, cycle.done, cycle.total, rate, eta)
+        return Progress(cycle.kind, cycle.done, cycle.total, rate, eta, cycle.id, cycle.started_at)
 
     def in_flight_since(self, job: str, kind: EntryKind, entry_id: str) -> float | None:
         """When the object's operations went to the target, if they are there now (None:
@@ -349,55 +378,13 @@ class Engine:
         return current.run.processor.in_flight.get((kind, entry_id))
 
     async def _resolve(self, kind: EntryKind, entry: str) -> str:
-        try:
-            found = await find_entry(self.store, kind, entry)
-        except NotFound as exc:  # several entries of that name
-            raise EngineError(str(exc)) from exc
+        """The entry's id; raises :class:`~relay.exceptions.NotFound` when no entry has
+        that id or name, or several have that name."""
+        found = await find_entry(self.store, kind, entry)
         if found is None:
             name = "userName" if kind is EntryKind.USER else "displayName"
-            raise EngineError(f"no {kind} {entry!r} in the directory (by id or {name})")
+            raise NotFound(f"no {kind} {entry!r} in the directory (by id or {name})")
         return found.id
-
-    async def _answer(self, request: Request) -> None:
-        try:
-            # The list of open requests may have been read just before an earlier task
-            # answered this one and left ``_requests``: act on a request once only.
-            if (await self.store.get_request(request.id)).finished_at is not None:
-                return
-            if request.kind == "provision":
-                kind = EntryKind(request.args.get("kind", "user"))
-                result: Any = await self.provision(request.job, kind, str(request.args["entry"]))
-            elif request.kind == "dry_run":
-                limit = int(request.args.get("limit", DRY_RUN_LIMIT))
-                result = await self.dry_run(request.job, limit)
-            elif request.kind == "reconcile":
-                self.reconcile_now(request.job)
-                result = {"requested": True}
-            else:
-                raise EngineError(f"unknown request kind {request.kind!r}")
-        except asyncio.CancelledError:
-            raise
-        except (HatchwayError, KeyError, ValueError) as exc:
-            log.warning("request failed", request=request.id, kind=request.kind, error=str(exc))
-            await self._finish(request, error=str(exc))
-        except Exception as exc:
-            log.exception("request failed", request=request.id, kind=request.kind)
-            await self._finish(request, error=f"internal error: {exc!r}")
-        else:
-            await self._finish(request, result=result)
-        finally:
-            self._requests.pop(request.id, None)
-
-    async def _finish(
-        self, request: Request, *, result: Any = None, error: str | None = None
-    ) -> None:
-        try:
-            await self.store.finish_request(request.id, result=result, error=error)
-        except Conflict:
-            # Its asker stopped waiting and closed it: nobody reads this answer.
-            log.warning("request answered after its asker gave up", request=request.id)
-        except NotFound:
-            log.warning("request dropped with its job before the answer", request=request.id)
 
 
 async def _ended(task: asyncio.Task[None]) -> None:
@@ -427,6 +414,8 @@ class JobTask:
         self.run: JobRun | None = None
         self.cycle: CycleRecord | None = None
         self.reconcile = asyncio.Event()
+        #: Set by :meth:`Engine.notice`: stop waiting for directory changes.
+        self.nudged = asyncio.Event()
         self.task = asyncio.create_task(self._main(), name=f"engine-job-{record.name}")
 
     async def _main(self) -> None:
@@ -470,6 +459,7 @@ class JobTask:
         while True:
             if await self._superseded():
                 return
+            self.nudged.clear()
             await incremental.step()
             self.cycle = incremental.cycle or self.cycle
             if self.trial:
@@ -481,7 +471,20 @@ class JobTask:
                 record = await store.update_job(self.name, reconciled_at=engine.clock())
                 self.cycle = incremental.cycle
             if incremental.caught_up:
-                await incremental.wait(engine.settings.control_interval)
+                await self._rest(incremental)
+
+    async def _rest(self, incremental: Incremental) -> None:
+        """Wait for directory changes or ``control_interval``; a nudge ends the wait."""
+        waiting = asyncio.ensure_future(incremental.wait(self.engine.settings.control_interval))
+        nudged = asyncio.ensure_future(self.nudged.wait())
+        try:
+            await asyncio.wait((waiting, nudged), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            nudged.cancel()
+            await asyncio.wait((waiting, nudged))
+        if not waiting.cancelled():
+            waiting.result()  # a store failure while waiting is the job's failure
 
     def _on_cycle(self, cycle: CycleRecord) -> None:
         self.cycle = cycle
@@ -551,7 +554,11 @@ class JobTask:
         next_attempt = engine.settings.quarantine.next_attempt(count, engine.clock())
         log.warning("job quarantined", job=self.name, reason=reason, next_attempt_at=next_attempt)
         if self.cycle is not None and self.cycle.kind is not CycleKind.INITIAL:
-            await engine.store.update_cycle(self.cycle.id, state=CycleState.STOPPED, error=reason)
+            engine.observer.ended(
+                await engine.store.update_cycle(
+                    self.cycle.id, state=CycleState.STOPPED, error=reason
+                )
+            )
         self.version = None
         await engine.store.update_job(
             self.name,
@@ -571,7 +578,9 @@ class JobTask:
             kind = CycleKind.INCREMENTAL if record.initial_done else CycleKind.INITIAL
             cycle = await store.start_cycle(self.name, kind)
         if cycle.kind is not CycleKind.INITIAL or self.cycle is None:
-            await store.update_cycle(cycle.id, state=CycleState.FAILED, error=error)
+            self.engine.observer.ended(
+                await store.update_cycle(cycle.id, state=CycleState.FAILED, error=error)
+            )
         else:
             await store.update_cycle(cycle.id, error=error)
         self.cycle = None

@@ -12,8 +12,7 @@
         ├── ScopingError               a filter is refused when saved; names it and the clause
         ├── UnknownTemplateError       no gallery template has that name
         ├── TargetUnavailable          a batch could not be delivered to its target
-        ├── Quarantine                 a job must stop until an administrator or time fixes it
-        └── RequestFailed              the CLI's request to the running relay got no result
+        └── Quarantine                 a job must stop until an administrator or time fixes it
 
 Everything an expression can get wrong in its text is an ``ExpressionSyntaxError`` at
 compile time, when an administrator saves it; only what depends on one object's values is
@@ -84,8 +83,3 @@ class Quarantine(EngineError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
-
-
-class RequestFailed(EngineError):
-    """A request the CLI left for the running relay (provision on demand, dry run) was
-    answered with an error, or not answered in time (no relay serves the store)."""

@@ -10,11 +10,16 @@ or staged, so a directory sync gone wrong cannot wipe a target one change at a t
 The cursor is saved after the changes are processed, never before, and never past a
 change whose deprovision still waits to be decided: a relay that stops replays those
 changes, and the shadows make the replay harmless.
+
+The engine's observer is told how long each change took to reach the target, from the
+change's time in the change log, for the entries a change names directly (a member's
+entry reached through its group's change is not timed); a gathered deprovision's time
+includes its wait for the burst to settle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -42,7 +47,9 @@ class Incremental:
         self.cursor = cursor
         self.saved = cursor
         self.window = DeprovisionWindow(run.job.guard)
-        self.deferred: dict[Ref, None] = {}
+        #: Gathered deprovisions, with the time of the change that led to each (None:
+        #: a retry or a follow-up, not timed).
+        self.deferred: dict[Ref, float | None] = {}
         self.deferred_since: float | None = None
         #: The cursor before the first change whose deprovision waits (None: none waits).
         self.held_cursor: int | None = None
@@ -57,7 +64,8 @@ class Incremental:
             running = await store.list_cycles(self.run.name, state=CycleState.RUNNING, limit=50)
             self.cycle = next((c for c in running if c.kind is CycleKind.INCREMENTAL), None)
         if self.cycle is not None and now - self.cycle.started_at >= CYCLE_SPAN:
-            await store.update_cycle(self.cycle.id, state=CycleState.DONE)
+            ended = await store.update_cycle(self.cycle.id, state=CycleState.DONE)
+            self.run.processor.observer.ended(ended)
             self.cycle = None
         if self.cycle is None:
             self.cycle = await store.start_cycle(self.run.name, CycleKind.INCREMENTAL)
@@ -71,7 +79,10 @@ class Incremental:
         self.caught_up = len(changes) < batch
         if changes:
             before = self.cursor
-            await self._process(await self.refs(changes), before=before)
+            changed_at: dict[Ref, float] = {}
+            for change in changes:
+                changed_at.setdefault((change.kind, change.entry_id), change.at)
+            await self._process(await self.refs(changes), before=before, changed_at=changed_at)
             self.cursor = changes[-1].seq
         due = await store.retries_due(self.run.name, self.run.clock(), limit=batch)
         if due:
@@ -136,7 +147,12 @@ class Incremental:
         )
 
     async def _process(
-        self, refs: list[Ref], *, before: int | None, retrying: bool = False
+        self,
+        refs: list[Ref],
+        *,
+        before: int | None,
+        retrying: bool = False,
+        changed_at: Mapping[Ref, float] | None = None,
     ) -> None:
         if not refs:
             return
@@ -148,10 +164,30 @@ class Incremental:
             outcomes += await self.run.processor.process(
                 part, cycle=cycle, deprovisions=Deprovisions.DEFER, retrying=retrying
             )
-        self._defer(outcomes, before)
+        times = changed_at or {}
+        self._defer(outcomes, before, times)
+        self._observe(outcomes, times)
         await self._follow_ups(outcomes, cycle)
 
-    def _defer(self, outcomes: Sequence[Outcome], before: int | None) -> None:
+    def _observe(self, outcomes: Sequence[Outcome], changed_at: Mapping[Ref, float | None]) -> None:
+        """Tell the observer how long the changes that reached the target took."""
+        now = self.run.clock()
+        for o in outcomes:
+            at = changed_at.get((o.kind, o.entry_id))
+            if (
+                at is not None
+                and o.status is LogStatus.SUCCESS
+                and o.action is not LogAction.NONE
+                and not o.deferred
+            ):
+                self.run.processor.observer.applied(self.run.name, max(now - at, 0.0))
+
+    def _defer(
+        self,
+        outcomes: Sequence[Outcome],
+        before: int | None,
+        changed_at: Mapping[Ref, float] | None = None,
+    ) -> None:
         """Gather the deprovisions the guard is to judge; while they wait, the cursor
         stays ``before`` the changes that led to them. None: no change replayed would find
         them again (retries, and follow-ups, which a replay does not repeat)."""
@@ -160,7 +196,9 @@ class Incremental:
             return
         if self.deferred_since is None:
             self.deferred_since = self.run.clock()
-        self.deferred.update(dict.fromkeys(deferred))
+        times = changed_at or {}
+        for ref in deferred:
+            self.deferred.setdefault(ref, times.get(ref))
         if before is not None and self.held_cursor is None:
             self.held_cursor = before
 
@@ -213,6 +251,7 @@ class Incremental:
             refs, self.run.settings.batch_size * self.run.settings.batches_in_flight
         ):
             outcomes = await self.run.processor.process(part, cycle=cycle, deprovisions=mode)
+            self._observe(outcomes, self.deferred)
             sent += sum(
                 1
                 for o in outcomes

@@ -75,6 +75,7 @@ async def run_initial(
         await _save(run, cycle, {**start_of, "phase": phases[position + 1]})
     await deprovision_leftovers(run, cycle)
     cycle = await store.update_cycle(cycle.id, state=CycleState.DONE)
+    run.processor.observer.ended(cycle)
     await store.update_job(run.name, initial_done=True, cursor=cursor)
     log.info("initial cycle done", job=run.name, cycle=cycle.id, counts=cycle.counts)
     return cycle

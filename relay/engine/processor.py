@@ -41,6 +41,7 @@ from relay.engine.matching import (
     naming_attribute,
     search_operations,
 )
+from relay.engine.observer import EngineObserver
 from relay.engine.operations import create_operation, get_operation, update_operation
 from relay.engine.references import read_links, reference_readers
 from relay.engine.retry import Reaction, reaction
@@ -91,7 +92,7 @@ class Processor:
 
     ``mappers`` are the job's compiled mappings by kind (``user``, ``group``), checked
     against the target's schema; a kind without one is not provisioned. ``clock`` gives
-    wall-clock seconds (tests pass their own).
+    wall-clock seconds (tests pass their own); ``observer`` is told each recorded batch.
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class Processor:
         settings: EngineSettings,
         *,
         clock: Callable[[], float] = time.time,
+        observer: EngineObserver | None = None,
     ) -> None:
         self.store = store
         self.job = job
@@ -110,6 +112,7 @@ class Processor:
         self.mappers = mappers
         self.settings = settings
         self.clock = clock
+        self.observer = observer or EngineObserver()
         #: Objects whose operations are with the target now, and since when: "where is
         #: it now" tells an administrator it is in flight.
         self.in_flight: dict[tuple[EntryKind, str], float] = {}
@@ -292,6 +295,7 @@ class Processor:
             await self.store.record_batch(
                 cycle_write(self.job.name, kind, works, outcomes, call, now, duration_ms)
             )
+            self.observer.recorded(self.job.name, self.job.definition.target, outcomes)
         if kind is EntryKind.USER:
             call.created.update(
                 w.entry_id for w in works if w.status is LogStatus.SUCCESS and w.action in _NEW

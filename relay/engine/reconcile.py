@@ -77,6 +77,7 @@ async def run_reconcile(
     await _report(run, cycle, unmatched)
     await _deprovision(run, cycle, deferred, unmatched)
     cycle = await store.update_cycle(cycle.id, state=CycleState.DONE)
+    run.processor.observer.ended(cycle)
     log.info("reconcile cycle done", job=run.name, cycle=cycle.id, counts=cycle.counts)
     return cycle
 

@@ -36,7 +36,8 @@ class EngineSettings:
     batch_size: int = 500
     #: Batches one job may have in flight at once.
     batches_in_flight: int = 4
-    #: Seconds between looks at jobs and requests changed by the CLI.
+    #: Seconds between looks at the jobs in the store (the admin API's changes are acted
+    #: on at once; this catches those of other relays sharing the store).
     control_interval: float = 1.0
     #: Days provisioning logs are kept.
     log_retention_days: float = 30.0

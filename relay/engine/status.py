@@ -1,7 +1,7 @@
 """A job's status, and where one user or group stands in it, read from the store alone.
 
-Both answer without a running relay (the CLI opens the store itself), so an administrator
-can see why an account is not in an app even while the relay is down: whether the entry
+Both answer from the store, so any relay sharing it answers them, whether or not it runs
+the job, and an administrator can see why an account is not in an app: whether the entry
 is in scope and why not, whether the job has caught up with its last change, whether it is
 linked, held back by the deletion guard, or failing and when it is tried again.
 """
@@ -77,10 +77,7 @@ class JobStatus:
 
     @property
     def summary(self) -> str:
-        """The state as people read it: "running", "running, waiting for approval"..."""
-        if self.staged and self.state is not JobState.PAUSED:
-            return f"{self.state.value}, {WAITING_FOR_APPROVAL}"
-        return self.state.value
+        return state_summary(self.state, self.staged)
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -128,6 +125,14 @@ class Whereabouts:
         out["state"] = self.state
         plain: dict[str, Any] = _plain(out)
         return plain
+
+
+def state_summary(state: JobState, staged: int) -> str:
+    """A job's state as people read it: "running", "running, waiting for approval"...
+    (``staged``: its pending staged deprovisions)."""
+    if staged and state is not JobState.PAUSED:
+        return f"{state.value}, {WAITING_FOR_APPROVAL}"
+    return state.value
 
 
 def _plain(value: Any) -> Any:

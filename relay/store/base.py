@@ -29,7 +29,6 @@ if TYPE_CHECKING:
         JobRecord,
         LogEntry,
         LogQuery,
-        Request,
         RetryRecord,
         Shadow,
         StagedDecision,
@@ -378,6 +377,27 @@ class Store(abc.ABC):
         """Revoke every token of ``client``; returns how many. Raises
         :class:`~relay.exceptions.NotFound` if the client has no token in force."""
 
+    # Admin API tokens ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_api_token(self, name: str, role: ApiRole) -> tuple[ApiToken, str]:
+        """Issue an admin API token; returns the record and the token text
+        (``hwa_...``), shown once and stored as a hash. Raises
+        :class:`~relay.exceptions.Conflict` if a token named ``name`` is in force."""
+
+    @abc.abstractmethod
+    async def list_api_tokens(self) -> list[ApiToken]:
+        """Every API token, revoked ones included, oldest first."""
+
+    @abc.abstractmethod
+    async def revoke_api_token(self, name: str) -> int:
+        """Revoke the token named ``name``; returns how many (1). Raises
+        :class:`~relay.exceptions.NotFound` if no token of that name is in force."""
+
+    @abc.abstractmethod
+    async def verify_api_token(self, token: str) -> ApiToken | None:
+        """The token record of ``token``, or None if it is unknown or revoked."""
+
     # Directory reads for the engine --------------------------------------------------------
 
     @abc.abstractmethod
@@ -438,7 +458,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def delete_job(self, name: str) -> None:
-        """Drop a job with its cycles, shadows, retries, staged operations and requests;
+        """Drop a job with its cycles, shadows, retries and staged operations;
         its provisioning logs stay until retention removes them. The target is not touched.
         Raises :class:`~relay.exceptions.NotFound`."""
 
@@ -456,9 +476,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_cycles(
-        self, job: str, *, state: CycleState | None = None, limit: int = 20
+        self,
+        job: str,
+        *,
+        state: CycleState | None = None,
+        limit: int = 20,
+        before: str | None = None,
     ) -> list[CycleRecord]:
-        """The job's cycles, newest first."""
+        """The job's cycles, newest first; ``before`` (a cycle id of an earlier page) pages
+        back to the cycles started before it. Raises :class:`~relay.exceptions.NotFound`
+        when ``before`` is not a cycle of the job."""
 
     @abc.abstractmethod
     async def update_cycle(
@@ -533,21 +560,3 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def purge_logs(self, older_than: float) -> int:
         """Delete log entries written before ``older_than``; returns how many."""
-
-    # Engine: requests from other processes ---------------------------------------------------
-
-    @abc.abstractmethod
-    async def create_request(self, job: str, kind: str, args: dict[str, Any]) -> Request: ...
-
-    @abc.abstractmethod
-    async def get_request(self, request_id: str) -> Request:
-        """Raises :class:`~relay.exceptions.NotFound`."""
-
-    @abc.abstractmethod
-    async def open_requests(self) -> list[Request]:
-        """Requests without a result yet, oldest first."""
-
-    @abc.abstractmethod
-    async def finish_request(
-        self, request_id: str, *, result: Any = None, error: str | None = None
-    ) -> None: ...

@@ -1,8 +1,8 @@
 """What the store keeps for the provisioning engine: jobs, cycles, shadows, retries, staged
-deprovisions, provisioning logs and on-demand requests.
+deprovisions and provisioning logs.
 
 The engine (``relay.engine``) reads and writes these through :class:`~relay.store.base.Store`;
-the CLI reads them too, so a job can be inspected and steered while no relay runs.
+the admin API reads them too, and changes jobs through ``relay.engine.control``.
 """
 
 from __future__ import annotations
@@ -211,21 +211,6 @@ class LogQuery:
     until: float | None = None
     before_id: int | None = None
     limit: int = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """Work for the running relay asked for by another process (the CLI): provisioning on
-    demand, a dry run. The engine answers by writing ``result`` (JSON) or ``error``."""
-
-    id: str
-    job: str
-    kind: str
-    args: dict[str, Any]
-    created_at: float
-    finished_at: float | None = None
-    result: Any = None
-    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

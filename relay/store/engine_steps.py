@@ -31,7 +31,6 @@ from relay.store.engine_records import (
     LogEntry,
     LogQuery,
     LogStatus,
-    Request,
     RetryRecord,
     Shadow,
     ShadowState,
@@ -61,7 +60,6 @@ LOG_COLUMNS = (
     "id, job, cycle, kind, entry_id, action, status, at, source_name, anchor, reason,"
     " error_class, changes, steps, duration_ms"
 )
-REQUEST_COLUMNS = "id, job, kind, args, created_at, finished_at, result, error"
 #: A user's manager id in its resource, as the index ``directory_entries_manager`` of
 #: migration 0005 has it: a lookup must use the very expression to read the index.
 _ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -205,18 +203,6 @@ class EngineSteps:
             duration_ms=row[14],
         )
 
-    def request_from_row(self, row: Sequence[Any]) -> Request:
-        return Request(
-            id=row[0],
-            job=row[1],
-            kind=row[2],
-            args=self._load(row[3]),
-            created_at=row[4],
-            finished_at=row[5],
-            result=self._load(row[6]),
-            error=row[7],
-        )
-
     # Jobs -----------------------------------------------------------------------------------
 
     def _job(self, name: str) -> Steps:
@@ -269,8 +255,8 @@ class EngineSteps:
         return self.job_from_row(rows[0])
 
     def delete_job(self, name: str) -> Steps:
-        # Cycles, shadows, retries, staged operations and requests go with the job (their
-        # foreign keys cascade); the logs have none, and stay.
+        # Cycles, shadows, retries and staged operations go with the job (their foreign
+        # keys cascade); the logs have none, and stay.
         rows = yield self.sql("DELETE FROM engine_jobs WHERE name = ? RETURNING name", (name,))
         if not rows:
             raise NotFound(f"no job named {name!r}")
@@ -301,11 +287,21 @@ class EngineSteps:
         cycle = yield from self._cycle(cycle_id)
         return cycle
 
-    def list_cycles(self, job: str, state: CycleState | None, limit: int) -> Steps:
+    def list_cycles(
+        self, job: str, state: CycleState | None, limit: int, before: str | None = None
+    ) -> Steps:
         condition, params = "job = ?", [job]
         if state is not None:
             condition += " AND state = ?"
             params.append(state.value)
+        if before is not None:
+            rows = yield self.sql(
+                "SELECT pos FROM engine_cycles WHERE id = ? AND job = ?", (before, job)
+            )
+            if not rows:
+                raise NotFound(f"job {job!r} has no cycle with id {before!r}")
+            condition += " AND pos < ?"
+            params.append(rows[0][0])
         rows = yield self.sql(
             f"SELECT {CYCLE_COLUMNS} FROM engine_cycles WHERE {condition}"
             " ORDER BY pos DESC LIMIT ?",
@@ -669,43 +665,3 @@ class EngineSteps:
     def purge_logs(self, older_than: float) -> Steps:
         rows = yield self.sql("DELETE FROM engine_logs WHERE at < ? RETURNING id", (older_than,))
         return len(rows)
-
-    # Requests ---------------------------------------------------------------------------------
-
-    def create_request(self, job: str, kind: str, args: dict[str, Any], now: float) -> Steps:
-        yield from self._job(job)
-        request = Request(str(uuid.uuid4()), job, kind, args, now)
-        yield self.sql(
-            "INSERT INTO engine_requests (id, job, kind, args, created_at)"
-            f" VALUES (?, ?, ?, {self._json}, ?)",
-            (request.id, job, kind, _dump(args), now),
-        )
-        return request
-
-    def _request(self, request_id: str) -> Steps:
-        rows = yield self.sql(
-            f"SELECT {REQUEST_COLUMNS} FROM engine_requests WHERE id = ?", (request_id,)
-        )
-        if not rows:
-            raise NotFound(f"no request with id {request_id!r}")
-        return self.request_from_row(rows[0])
-
-    def get_request(self, request_id: str) -> Steps:
-        request = yield from self._request(request_id)
-        return request
-
-    def open_requests(self) -> Steps:
-        rows = yield self.sql(
-            f"SELECT {REQUEST_COLUMNS} FROM engine_requests WHERE finished_at IS NULL ORDER BY pos"
-        )
-        return [self.request_from_row(row) for row in rows]
-
-    def finish_request(self, request_id: str, result: Any, error: str | None, now: float) -> Steps:
-        rows = yield self.sql(
-            f"UPDATE engine_requests SET finished_at = ?, result = {self._json}, error = ?"
-            " WHERE id = ? AND finished_at IS NULL RETURNING id",
-            (now, None if result is None else _dump(result), error, request_id),
-        )
-        if not rows:
-            yield from self._request(request_id)
-            raise Conflict(f"request {request_id!r} is answered already")

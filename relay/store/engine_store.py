@@ -23,7 +23,6 @@ from relay.store.engine_records import (
     JobRecord,
     LogEntry,
     LogQuery,
-    Request,
     RetryRecord,
     Shadow,
     StagedDecision,
@@ -86,9 +85,16 @@ class EngineMethods(Store):
         return cycle
 
     async def list_cycles(
-        self, job: str, *, state: CycleState | None = None, limit: int = 20
+        self,
+        job: str,
+        *,
+        state: CycleState | None = None,
+        limit: int = 20,
+        before: str | None = None,
     ) -> list[CycleRecord]:
-        cycles: list[CycleRecord] = await self._read(self._engine.list_cycles(job, state, limit))
+        cycles: list[CycleRecord] = await self._read(
+            self._engine.list_cycles(job, state, limit, before)
+        )
         return cycles
 
     async def update_cycle(
@@ -187,27 +193,3 @@ class EngineMethods(Store):
     async def purge_logs(self, older_than: float) -> int:
         purged: int = await self._change(self._engine.purge_logs(older_than))
         return purged
-
-    # Requests ---------------------------------------------------------------------------------
-
-    async def create_request(self, job: str, kind: str, args: dict[str, Any]) -> Request:
-        request: Request = await self._change(
-            self._engine.create_request(job, kind, args, self.clock())
-        )
-        return request
-
-    async def get_request(self, request_id: str) -> Request:
-        request: Request = await self._read(self._engine.get_request(request_id))
-        return request
-
-    async def open_requests(self) -> list[Request]:
-        requests: list[Request] = await self._read(self._engine.open_requests())
-        return requests
-
-    async def finish_request(
-        self, request_id: str, *, result: Any = None, error: str | None = None
-    ) -> None:
-        """The one answer a request gets: a second one (the relay answering a request its
-        asker closed on timeout, or the other way round) raises
-        :class:`~relay.exceptions.Conflict` and leaves the first."""
-        await self._change(self._engine.finish_request(request_id, result, error, self.clock()))

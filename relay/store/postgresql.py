@@ -27,9 +27,12 @@ import structlog
 
 from relay.exceptions import Conflict, NotFound, RegistrationError, StoreError
 from relay.store.base import (
+    API_TOKEN_PREFIX,
     REGISTRATION_TOKEN_PREFIX,
     SCIM_TOKEN_PREFIX,
     AgentRecord,
+    ApiRole,
+    ApiToken,
     ScimToken,
     TokenRecord,
     hash_token,
@@ -38,7 +41,14 @@ from relay.store.directory_dialects import PostgresDialect
 from relay.store.directory_steps import Steps
 from relay.store.directory_store import DirectoryMethods
 from relay.store.engine_store import EngineMethods
-from relay.store.schema import AGENT_COLUMNS, agent_from_row, check_not_newer, migrations
+from relay.store.schema import (
+    AGENT_COLUMNS,
+    API_TOKEN_COLUMNS,
+    agent_from_row,
+    api_token_from_row,
+    check_not_newer,
+    migrations,
+)
 
 log = structlog.get_logger("relay.store")
 
@@ -372,3 +382,42 @@ class PostgresStore(DirectoryMethods, EngineMethods):
         if not rows:
             raise NotFound(f"no SCIM client {client!r} with a token in force")
         return len(rows)
+
+    # Admin API tokens ----------------------------------------------------------------------
+
+    async def create_api_token(self, name: str, role: ApiRole) -> tuple[ApiToken, str]:
+        token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = ApiToken(id=secrets.token_hex(6), name=name, role=role, created_at=self.clock())
+        # The partial unique index on names in force turns a taken name into no row.
+        rows = await self._fetch(
+            "INSERT INTO api_tokens (id, name, role, token_hash, created_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            (record.id, name, role.value, hash_token(token), record.created_at),
+        )
+        if not rows:
+            raise Conflict(f"an API token named {name!r} is in force already")
+        return record, token
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        rows = await self._fetch(
+            f"SELECT {API_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"
+        )
+        return [api_token_from_row(row) for row in rows]
+
+    async def revoke_api_token(self, name: str) -> int:
+        rows = await self._fetch(
+            "UPDATE api_tokens SET revoked_at = %s WHERE name = %s AND revoked_at IS NULL"
+            " RETURNING id",
+            (self.clock(), name),
+        )
+        if not rows:
+            raise NotFound(f"no API token named {name!r} in force")
+        return len(rows)
+
+    async def verify_api_token(self, token: str) -> ApiToken | None:
+        rows = await self._fetch(
+            f"SELECT {API_TOKEN_COLUMNS} FROM api_tokens"
+            " WHERE token_hash = %s AND revoked_at IS NULL",
+            (hash_token(token),),
+        )
+        return api_token_from_row(rows[0]) if rows else None

@@ -22,9 +22,12 @@ from typing import Any, TypeVar
 
 from relay.exceptions import Conflict, NotFound, RegistrationError, StoreError
 from relay.store.base import (
+    API_TOKEN_PREFIX,
     REGISTRATION_TOKEN_PREFIX,
     SCIM_TOKEN_PREFIX,
     AgentRecord,
+    ApiRole,
+    ApiToken,
     ScimToken,
     TokenRecord,
     hash_token,
@@ -33,7 +36,14 @@ from relay.store.directory_dialects import SqliteDialect
 from relay.store.directory_steps import Steps
 from relay.store.directory_store import DirectoryMethods
 from relay.store.engine_store import EngineMethods
-from relay.store.schema import AGENT_COLUMNS, agent_from_row, check_not_newer, migrations
+from relay.store.schema import (
+    AGENT_COLUMNS,
+    API_TOKEN_COLUMNS,
+    agent_from_row,
+    api_token_from_row,
+    check_not_newer,
+    migrations,
+)
 from relay.store.worker_thread import WorkerThread
 
 T = TypeVar("T")
@@ -355,3 +365,56 @@ class SqliteStore(DirectoryMethods, EngineMethods):
             return cur.rowcount
 
         return await self._run(revoke)
+
+    # Admin API tokens ----------------------------------------------------------------------
+
+    async def create_api_token(self, name: str, role: ApiRole) -> tuple[ApiToken, str]:
+        token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = ApiToken(id=secrets.token_hex(6), name=name, role=role, created_at=self.clock())
+
+        def insert(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "INSERT INTO api_tokens (id, name, role, token_hash, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (record.id, name, role.value, hash_token(token), record.created_at),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"an API token named {name!r} is in force already") from exc
+
+        await self._run(insert)
+        return record, token
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        def query(db: sqlite3.Connection) -> list[ApiToken]:
+            rows = db.execute(
+                f"SELECT {API_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"
+            ).fetchall()
+            return [api_token_from_row(row) for row in rows]
+
+        return await self._run(query)
+
+    async def revoke_api_token(self, name: str) -> int:
+        now = self.clock()
+
+        def revoke(db: sqlite3.Connection) -> int:
+            cur = db.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (now, name),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"no API token named {name!r} in force")
+            return cur.rowcount
+
+        return await self._run(revoke)
+
+    async def verify_api_token(self, token: str) -> ApiToken | None:
+        def query(db: sqlite3.Connection) -> ApiToken | None:
+            row = db.execute(
+                f"SELECT {API_TOKEN_COLUMNS} FROM api_tokens"
+                " WHERE token_hash = ? AND revoked_at IS NULL",
+                (hash_token(token),),
+            ).fetchone()
+            return None if row is None else api_token_from_row(row)
+
+        return await self._run(query)

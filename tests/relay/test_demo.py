@@ -18,6 +18,7 @@ from ldap3.core.exceptions import LDAPSocketOpenError
 
 from relay.demo_ldap import PEOPLE, find_slapd
 from relay.engine import job as jobs
+from relay.store.base import ApiRole, ApiToken
 from relay.store.engine_records import StagedDecision
 from relay.store.sqlite import SqliteStore
 
@@ -123,7 +124,11 @@ def test_the_deletion_guard_holds_600_deletions(demo: tuple[Path, str]) -> None:
             rf" approval' with 600 staged deletions \(.+, \.\.\.\); its {label} target still"
             r" holds 1,000 users \(1,000 before\)$",
         )
-    line(out, r"^   to let them go: hatchway job approve demo --config-dir .* --data-dir ")
+    line(
+        out,
+        r"^   to let them go: hatchway job approve demo \(and demo-ldap\); to keep the accounts:"
+        r" hatchway job reject \.\.\.$",
+    )
     with contextlib.closing(sqlite3.connect(workdir / "target.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM users").fetchone() == (1000,)
 
@@ -143,8 +148,26 @@ def test_where_to_look_next_and_a_clean_stop(demo: tuple[Path, str]) -> None:
     workdir, out = demo
     line(out, r"^9\. where to look next:$")
     line(out, r"^   docs/provisioning\.md")
-    line(out, r"^   hatchway job status demo --config-dir \S+ --data-dir \S+$")
-    line(out, r"^   hatchway job logs demo --user \S+ --config-dir ")
+    line(out, r"^   while the relay runs \(leave out --once to keep it running\), the dashboard")
+    relay = line(out, r"^1\. relay up on (http://127\.0\.0\.1:\d+):").group(1)
+    dashboard = rf"^   the dashboard: {re.escape(relay)}/dashboard/ with the admin API token"
+    token = line(out, dashboard + r" (hwa_\S+)$").group(1)
+    line(out, rf"^   the CLI: export HATCHWAY_URL={re.escape(relay)} HATCHWAY_TOKEN={token}$")
+    line(out, r"^     hatchway job status demo$")
+    line(out, r"^     hatchway job logs demo --user \S+$")
+    line(out, r"^     hatchway agents list$")
+    assert "comes later" not in out
+
+    async def admin(secret: str) -> ApiToken | None:
+        store = SqliteStore(workdir / "relay" / "relay.sqlite3")
+        await store.open()
+        try:
+            return await store.verify_api_token(secret)
+        finally:
+            await store.close()
+
+    found = asyncio.run(admin(token))
+    assert found is not None and found.role is ApiRole.ADMIN
     assert out.rstrip().endswith(
         f"Stopped the agent, the relay and slapd; the work folder {workdir} is kept."
     )

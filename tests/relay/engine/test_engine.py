@@ -15,15 +15,13 @@ import pytest
 
 from relay.engine.initial import run_initial
 from relay.engine.settings import EngineSettings
+from relay.exceptions import NotFound
 from relay.settings import RelaySettings
 from relay.store.base import EntryKind, EntryWrite, MemberChange, Store
 from relay.store.engine_records import (
     CycleKind,
     CycleState,
     JobState,
-    LogAction,
-    LogQuery,
-    Request,
     StagedDecision,
 )
 from shared.connector import USER, Operation, OperationError, OperationResult
@@ -289,45 +287,12 @@ async def test_provisioning_on_demand_leaves_the_initial_cycles_progress_alone(
         await asyncio.wait_for(target.holding.wait(), 10)
         # A user the initial cycle has done already: nothing to write, so nothing held.
         [done] = await store.shadows_page("mem", EntryKind.USER, limit=1)
-        request = await store.create_request(
-            "mem", "provision", {"kind": "user", "entry": done.entry_id}
-        )
-
-        async def answered() -> bool:
-            return (await store.get_request(request.id)).finished_at is not None
-
-        await eventually(answered, what="the on-demand answer")
+        result = await engine.provision("mem", EntryKind.USER, done.entry_id)
         progress = await engine.progress("mem")
     finally:
         await engine.stop()
-    assert (await store.get_request(request.id)).result["action"] == "none"
+    assert result["action"] == "none"
     assert progress is not None and (progress.done, progress.total) == (10, 20)
-
-
-async def test_a_request_is_acted_on_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    [alice] = await add_users(store, 1)
-    await store.create_job("mem", spec())
-    engine = MemoryEngine(store, MemoryTarget(), SETTINGS)
-    request = await store.create_request("mem", "provision", {"kind": "user", "entry": alice})
-    before_the_answer = await store.open_requests()
-    await engine.look()
-
-    async def answered() -> bool:
-        return (await store.get_request(request.id)).finished_at is not None
-
-    await eventually(answered, what="the answer")
-
-    async def read_too_early() -> list[Request]:
-        return before_the_answer
-
-    # A control round that read the open requests just before the answer was written.
-    monkeypatch.setattr(store, "open_requests", read_too_early)
-    await engine.look()
-    await asyncio.gather(*engine._requests.values())
-    await engine.stop()
-    assert (await store.get_request(request.id)).result["action"] == "create"
-    logs = await store.query_logs(LogQuery(job="mem", entry=alice))
-    assert [e.action for e in logs] == [LogAction.CREATE]
 
 
 class RefusingTarget(MemoryTarget):
@@ -358,29 +323,21 @@ async def test_a_target_refusing_the_credentials_quarantines_the_job(store: Stor
     assert job.next_attempt_at >= job.updated_at + SETTINGS.quarantine.schedule[0] - 1
 
 
-async def test_provision_on_demand_and_dry_run_answer_requests(store: Store) -> None:
+async def test_provision_on_demand_and_dry_run_of_a_job_not_running(store: Store) -> None:
     [alice, bob] = await add_users(store, 2)
     target = MemoryTarget()
     await store.create_job("mem", spec())  # created, not running: nothing happens by itself
     engine = MemoryEngine(store, target, SETTINGS)
     await engine.start()
     try:
-        dry = await store.create_request("mem", "dry_run", {"limit": 1})
-        one = await store.create_request(
-            "mem", "provision", {"kind": "user", "entry": "user001@example.com"}
-        )
-
-        async def answered() -> bool:
-            found = [await store.get_request(r.id) for r in (dry, one)]
-            return all(r.finished_at is not None for r in found)
-
-        await eventually(answered, timeout=10, what="the requests' answers")
+        plan = await engine.dry_run("mem", 1)
+        result = await engine.provision("mem", EntryKind.USER, "user001@example.com")
+        with pytest.raises(NotFound, match="no user 'nobody' in the directory"):
+            await engine.provision("mem", EntryKind.USER, "nobody")
     finally:
         await engine.stop()
-    plan = (await store.get_request(dry.id)).result
     assert plan["counts"] == {"create:success": 2}
     assert len(plan["planned"]) == 1
-    result = (await store.get_request(one.id)).result
     assert result["entry_id"] == bob
     assert result["action"] == "create"
     assert result["steps"]
@@ -396,17 +353,7 @@ async def test_a_dry_run_shows_deprovisions_the_guard_would_stage(store: Store) 
     for user in users[:2]:
         await store.delete_entry(EntryKind.USER, user)
     engine = MemoryEngine(store, target, SETTINGS)
-    await engine.start()
-    try:
-        dry = await store.create_request("mem", "dry_run", {})
-
-        async def answered() -> bool:
-            return (await store.get_request(dry.id)).finished_at is not None
-
-        await eventually(answered, timeout=10, what="the dry run's answer")
-    finally:
-        await engine.stop()
-    plan = (await store.get_request(dry.id)).result
+    plan = await engine.dry_run("mem")
     assert plan["counts"] == {"delete:staged": 2, "none:success": 2}
     assert {p["status"] for p in plan["planned"]} == {"staged"}
     assert "2 deprovisions of 4 linked objects exceed the deletion guard" in plan["guard"]

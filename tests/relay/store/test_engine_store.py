@@ -1,5 +1,5 @@
 """What the store keeps for the provisioning engine, in both stores: jobs, cycles, shadows,
-retries, staged deprovisions, provisioning logs and requests (directory reads:
+retries, staged deprovisions and provisioning logs (directory reads:
 ``test_directory_engine_reads.py``)."""
 
 from __future__ import annotations
@@ -190,6 +190,29 @@ async def test_cycles_are_started_listed_newest_first_and_finished(
         await store.get_cycle("missing")
     with pytest.raises(NotFound):
         await store.update_cycle("missing", state=CycleState.DONE)
+
+
+async def test_cycles_are_paged_back_from_a_cycle_of_an_earlier_page(store: Store) -> None:
+    await store.create_job(JOB, SPEC)
+    await store.create_job("asana", SPEC)
+    started = [await store.start_cycle(JOB, CycleKind.INCREMENTAL) for _ in range(5)]
+    other = await store.start_cycle("asana", CycleKind.INITIAL)
+    await store.update_cycle(started[1].id, state=CycleState.DONE)
+
+    pages: list[list[str]] = []
+    before: str | None = None
+    while page := await store.list_cycles(JOB, limit=2, before=before):
+        pages.append([c.id for c in page])
+        before = page[-1].id
+    ids = [c.id for c in reversed(started)]
+    assert pages == [ids[0:2], ids[2:4], ids[4:5]]
+    running = await store.list_cycles(JOB, state=CycleState.RUNNING, limit=5, before=started[3].id)
+    assert [c.id for c in running] == [started[2].id, started[0].id]
+
+    with pytest.raises(NotFound, match="no cycle"):
+        await store.list_cycles(JOB, before="missing")
+    with pytest.raises(NotFound, match="no cycle"):
+        await store.list_cycles(JOB, before=other.id)  # another job's cycle
     with pytest.raises(NotFound):
         await store.start_cycle("missing", CycleKind.INITIAL)
 
@@ -467,53 +490,6 @@ async def test_logs_are_filtered_and_paged_newest_first(store: Store) -> None:
     assert await ats() == [5, 4, 3, 2]
 
 
-# Requests ------------------------------------------------------------------------------------
-
-
-async def test_requests_wait_for_an_answer(store: Store, clock: Clock) -> None:
-    await store.create_job(JOB, SPEC)
-    first = await store.create_request(JOB, "provision", {"kind": "user", "entry": "alice"})
-    second = await store.create_request(JOB, "dry_run", {"limit": 10})
-    assert first.args == {"kind": "user", "entry": "alice"}
-    assert (first.created_at, first.finished_at, first.result, first.error) == (
-        NOW,
-        None,
-        None,
-        None,
-    )
-    assert await store.open_requests() == [first, second]
-
-    clock.now += 2
-    await store.finish_request(first.id, result=[{"step": "scope", "outcome": "in scope"}])
-    await store.finish_request(second.id, error="job is paused")
-    answered = await store.get_request(first.id)
-    assert (answered.finished_at, answered.result, answered.error) == (
-        NOW + 2,
-        [{"step": "scope", "outcome": "in scope"}],
-        None,
-    )
-    assert (await store.get_request(second.id)).error == "job is paused"
-    assert await store.open_requests() == []
-
-    with pytest.raises(NotFound):
-        await store.create_request("missing", "provision", {})
-    with pytest.raises(NotFound):
-        await store.get_request("missing")
-    with pytest.raises(NotFound):
-        await store.finish_request("missing", result=1)
-
-
-async def test_a_request_is_answered_once(store: Store) -> None:
-    await store.create_job(JOB, SPEC)
-    request = await store.create_request(JOB, "provision", {"entry": "alice"})
-    await store.finish_request(request.id, error="nobody answered within 60 s")
-
-    with pytest.raises(Conflict):
-        await store.finish_request(request.id, result={"action": "create"})
-    answered = await store.get_request(request.id)
-    assert (answered.result, answered.error) == (None, "nobody answered within 60 s")
-
-
 # Users by manager ----------------------------------------------------------------------------
 
 
@@ -567,15 +543,12 @@ async def test_deleting_a_job_drops_its_records_but_keeps_its_logs(store: Store)
                 logs=(log("u1", job=job, cycle=cycle),),
             )
         )
-    await store.create_request(JOB, "provision", {})
-
     await store.delete_job(JOB)
 
     assert await store.count_shadows(JOB) == 0
     assert await store.get_retries(JOB, USER, ["u2"]) == {}
     assert await store.list_staged(JOB) == []
     assert await store.list_cycles(JOB) == []
-    assert await store.open_requests() == []
     assert len(await store.query_logs(LogQuery(job=JOB))) == 1
     # Another job keeps its own.
     assert await store.count_shadows("asana") == 1

@@ -9,7 +9,7 @@ import pytest
 
 import relay.store
 from relay.exceptions import StoreError
-from relay.store.base import EntryKind
+from relay.store.base import ApiRole, EntryKind
 from relay.store.schema import migrations
 from tests.relay.store.conftest import Backend, OpenStore, user
 
@@ -61,6 +61,8 @@ async def test_a_database_of_an_earlier_version_upgrades_and_keeps_its_data(
     await store.create_entry(EntryKind.USER, user("a"))
     _, token = await store.create_scim_client("entra")
     assert await store.verify_scim_token(token) == "entra"
+    record, secret = await store.create_api_token("ops", ApiRole.ADMIN)
+    assert await store.verify_api_token(secret) == record
 
 
 async def test_a_newer_schema_is_refused(backend: Backend, open_store: OpenStore) -> None:
