@@ -3,7 +3,9 @@ over the admin API (``job ...``, ``logs``, ``agents ...``).
 
 Errors reach the user as one line on stderr with a non-zero exit status, never a stack
 trace: 2 for bad settings or usage, 1 for anything else that failed (an error answered by
-the admin API, a relay that cannot be reached).
+the admin API, a relay that cannot be reached). Output whose reader went away
+(``hatchway logs | head``) ends the command quietly with 141, as a shell reports a command
+that a closed pipe stopped.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -191,24 +194,47 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(demo.run(once=args.once, workdir=args.workdir))
 
 
+#: The exit status when the output's reader went away: 128 + SIGPIPE, what a shell reports
+#: for a command a closed pipe stopped.
+CLOSED_OUTPUT = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.configure(json=True if args.log_json else None, level=args.log_level)
     try:
         code: int = args.handler(args)
+        # What is still buffered goes out here, where a closed pipe is caught below.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_output()
+        return CLOSED_OUTPUT
     except SettingsError as exc:
-        print(f"hatchway: error: {exc}", file=sys.stderr)
+        print(f"hatchway: error: {api_cli.printable(str(exc))}", file=sys.stderr)
         return 2
     except HatchwayError as exc:
-        print(f"hatchway: error: {exc}", file=sys.stderr)
+        # A relay's message may name an entry as the directory holds it, escapes and all.
+        print(f"hatchway: error: {api_cli.printable(str(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"hatchway: error: {exc}", file=sys.stderr)
+        print(f"hatchway: error: {api_cli.printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _drop_output() -> None:
+    """Send what stdout still holds to /dev/null: the interpreter flushes stdout as it exits,
+    and writing into the closed pipe would print a traceback after all."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return  # stdout is no file (captured output): nothing is flushed into a pipe at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

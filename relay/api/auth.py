@@ -7,6 +7,7 @@ with a message that says which token it is, so nobody mistakes a 401 for a typo.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -23,6 +24,9 @@ from relay.store.base import (
 
 #: Most verified tokens remembered at once; the cache starts over when full.
 MAX_CACHED_TOKENS = 1024
+
+#: What an API token looks like: the prefix and URL-safe base64.
+_TOKEN_TEXT = re.compile(re.escape(API_TOKEN_PREFIX) + r"[A-Za-z0-9_-]{1,200}")
 
 _OTHER_TOKENS = {
     SCIM_TOKEN_PREFIX: "a SCIM client token only opens /scim/v2",
@@ -46,6 +50,9 @@ class ApiTokenVerifier:
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._known: dict[str, tuple[ApiToken, float]] = {}
+        #: Grows with every :meth:`forget`: a token read from the store before a
+        #: revocation and answered after it is not remembered.
+        self._forgotten = 0
 
     async def token(self, authorization: str | None) -> ApiToken:
         """The token of an ``Authorization`` header; raises :class:`Unauthenticated`."""
@@ -60,27 +67,29 @@ class ApiTokenVerifier:
                 raise Unauthenticated(
                     f"{what}; the admin API needs an API token (hatchway relay api-token create)"
                 )
+        if not _TOKEN_TEXT.fullmatch(secret):
+            # Checked before hashing: a header's bytes that are not UTF-8 cannot be hashed.
+            raise Unauthenticated("the API token is not valid (not an API token)")
         now = self.clock()
         key = hash_token(secret)
         cached = self._known.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        found = (
-            await self.store.verify_api_token(secret)
-            if secret.startswith(API_TOKEN_PREFIX)
-            else None
-        )
+        forgotten = self._forgotten
+        found = await self.store.verify_api_token(secret)
         if found is None:
             self._known.pop(key, None)
             raise Unauthenticated("the API token is not valid (unknown or revoked)")
-        if len(self._known) >= MAX_CACHED_TOKENS:
-            self._known.clear()
-        self._known[key] = (found, now + self.cache_seconds)
+        if forgotten == self._forgotten:
+            if len(self._known) >= MAX_CACHED_TOKENS:
+                self._known.clear()
+            self._known[key] = (found, now + self.cache_seconds)
         return found
 
     def forget(self) -> None:
         """Drop every remembered token (after a revocation through the API)."""
         self._known.clear()
+        self._forgotten += 1
 
 
 def require(token: ApiToken, role: ApiRole) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import errno
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.style import StyleType
 from rich.table import Table
 
 from relay.api.cli_settings import add_api_options, client_from
@@ -95,13 +98,50 @@ def run_api(args: argparse.Namespace, work: Callable[[ApiClient], Awaitable[T]])
     return asyncio.run(run())
 
 
+class _Console(Console):
+    """Rich output whose closed pipe is the same :class:`BrokenPipeError` as a ``print``'s,
+    for ``hatchway``'s ``main`` to end the command quietly (rich would exit with 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def console() -> Console:
-    """Rich output; a wide page when not a terminal, so piped tables are not folded."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    """Rich output; a wide page when not a terminal, so piped tables are not folded. Text
+    is never read as rich markup: a userName like ``[/]admin`` or a reason like
+    ``[Errno 111] ...`` is shown as written."""
+    return _Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 200)
+
+
+#: Control characters shown as escapes: all but tab and newline (C0, DEL, C1).
+_CONTROL = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\t\n"
+}
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: a control character (an escape sequence in a
+    displayName sent by an identity provider, a carriage return) is shown as ``\\x1b``
+    rather than sent to the terminal, where it could rewrite what the operator reads."""
+    return text.translate(_CONTROL)
+
+
+class _Table(Table):
+    """A table whose text cells are :func:`printable`."""
+
+    def add_row(
+        self,
+        *renderables: RenderableType | None,
+        style: StyleType | None = None,
+        end_section: bool = False,
+    ) -> None:
+        cells = [printable(r) if isinstance(r, str) else r for r in renderables]
+        super().add_row(*cells, style=style, end_section=end_section)
 
 
 def table(*columns: str) -> Table:
-    out = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    out = _Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for column in columns:
         out.add_column(column, overflow="fold")
     return out
@@ -112,9 +152,9 @@ def print_json(data: Any) -> None:
 
 
 def print_lines(lines: list[tuple[str, str]], width: int) -> None:
-    """``label: value`` lines with the values lined up at ``width``."""
+    """``label: value`` lines with the values lined up at ``width`` (:func:`printable`)."""
     for label, value in lines:
-        print(f"{label + ':':<{width}}{value}")
+        print(f"{label + ':':<{width}}{printable(value)}")
 
 
 def shown(at: str | float | None) -> str:

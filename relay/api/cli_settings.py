@@ -69,8 +69,11 @@ class CliSettings:
                 token = read_token(_beside(path, token_file))
             except ValueError as exc:
                 raise table.error("token_file", str(exc)) from exc
-        elif token is not None and not token.reveal().strip():
-            raise table.error("token", "must not be empty")
+        elif token is not None:
+            text = token.reveal().strip()
+            problem = "must not be empty" if not text else token_problem(text)
+            if problem is not None:
+                raise table.error("token", problem)
         ca_text = table.optional_string("ca_file")
         ca = None if ca_text is None else _beside(path, ca_text)
         if ca is not None:
@@ -102,7 +105,10 @@ def _beside(settings_file: Path, name: str) -> Path:
 
 def url_problem(url: str) -> str | None:
     """What is wrong with a relay URL, or None."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed [IPv6 address
+        return f"is not a URL ({exc}): {url!r}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"must be an http:// or https:// URL with a host, not {url!r}"
     if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -123,7 +129,19 @@ def read_token(path: Path) -> Secret:
         raise ValueError(f"cannot read the token file {path}: {exc}") from exc
     if not text:
         raise ValueError(f"the token file {path} is empty")
+    problem = token_problem(text)
+    if problem is not None:
+        raise ValueError(f"the token in {path} {problem}")
     return Secret(text)
+
+
+def token_problem(token: str) -> str | None:
+    """What keeps ``token`` (surrounding blanks dropped) from being sent as a bearer
+    token, or None. A blank or control character inside (two lines pasted, a stray
+    newline) would not fit in the request's Authorization header."""
+    if any(c.isspace() or not c.isprintable() for c in token):
+        return "holds blanks or control characters: a token is one word (hwa_...)"
+    return None
 
 
 def resolve(
@@ -152,6 +170,9 @@ def resolve(
             raise SettingsError("--token-file", None, str(exc)) from exc
         settings = replace(settings, token=token)
     elif env.get(TOKEN_VARIABLE, "").strip():
+        problem = token_problem(env[TOKEN_VARIABLE].strip())
+        if problem is not None:
+            raise SettingsError(TOKEN_VARIABLE, None, f"the token {problem}")
         settings = replace(settings, token=Secret(env[TOKEN_VARIABLE]))
     return settings
 

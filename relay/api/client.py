@@ -4,7 +4,10 @@ It speaks the API's conventions so its callers need not: the bearer token on eve
 JSON in and out, lists read page by page through their ``next`` cursor, and every failure
 turned into one :class:`~relay.api.exceptions.ApiCallError` whose text is one readable
 line: ``cannot reach the relay at URL: ...`` when nothing answered, ``<code>: <message>``
-when the relay answered with an error. Use it as an async context manager::
+when the relay answered with an error. A redirect is not followed but reported with the
+address it leads to: following it would drop the token on the way to another origin (the
+relay would answer that no token was given) and turn a POST into a GET. Use it as an
+async context manager::
 
     async with ApiClient("http://127.0.0.1:8080", token) as api:
         jobs = await api.get("/jobs")
@@ -18,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -140,9 +143,11 @@ class ApiClient:
                 json=body,
                 ssl=self._tls,
                 timeout=aiohttp.ClientTimeout(total=seconds),
+                allow_redirects=False,
             ) as response:
                 data = await response.read()
                 status, reason = response.status, response.reason or ""
+                location = response.headers.get("Location")
         except TimeoutError as exc:
             raise ApiCallError(
                 "timeout", f"the relay at {self.url} did not answer within {seconds:g} s"
@@ -153,6 +158,10 @@ class ApiClient:
             ) from exc
         if status == 204:
             return None
+        if 300 <= status < 400:
+            raise ApiCallError(
+                "redirected", _redirect_text(self.url, status, reason, location), http_status=status
+            )
         try:
             answer = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -174,6 +183,18 @@ class ApiClient:
                 http_status=status,
             )
         return answer
+
+
+def _redirect_text(url: str, status: int, reason: str, location: str | None) -> str:
+    """Where a redirect leads, and the URL to give instead (``https://host:port``)."""
+    if not location:
+        return f"the relay at {url} answered HTTP {status} {reason}, a redirect without a Location"
+    parts = urlsplit(location)
+    instead = f" (use {parts.scheme}://{parts.netloc} as the relay's URL)" if parts.netloc else ""
+    return (
+        f"the relay at {url} answered HTTP {status} {reason}, a redirect to"
+        f" {_one_line(location)}{instead}"
+    )
 
 
 def _one_line(text: str) -> str:

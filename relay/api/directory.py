@@ -34,8 +34,6 @@ from relay.directory.schemas import ResourceType
 from relay.keys import SCIM_DIRECTORY, STORE
 from relay.store.base import Entry, EntryKind
 
-#: Longest role name an assignment takes.
-MAX_ROLE_LENGTH = 200
 _NAMES = {EntryKind.USER: "userName", EntryKind.GROUP: "displayName"}
 _TYPES = {EntryKind.USER: "User", EntryKind.GROUP: "Group"}
 

@@ -44,11 +44,13 @@ async def readyz(request: web.Request) -> web.Response:
             await request.app[STORE].latest_change()
     except TimeoutError:
         problem = f"no answer within {STORE_TIMEOUT:g} s"
+        log.warning("not ready: the store does not answer", timeout=STORE_TIMEOUT)
     except StoreError as exc:
-        problem = str(exc)
+        # Public: the store's address and errors stay in the relay's log.
+        problem = "failing; the relay's log says why"
+        log.warning("not ready: the store fails", error=str(exc))
     else:
         return json_response({"status": "ready", "store": "ok", "engine": engine})
-    log.warning("not ready: the store fails", error=problem)
     return json_response({"status": "not ready", "store": problem, "engine": engine}, status=503)
 
 
@@ -61,7 +63,8 @@ async def metrics(request: web.Request) -> web.Response:
         except ApiError as exc:
             return _error(exc)
         except StoreError as exc:
-            return _error(Unavailable(f"the store failed: {exc}"))
+            log.warning("token check failed: the store fails", error=str(exc))
+            return _error(Unavailable("the store failed; the relay's log says why"))
     body, content_type = await app[METRICS].scrape(app[STORE], request.headers.get("Accept"))
     return web.Response(body=body, headers={"Content-Type": content_type})
 

@@ -107,7 +107,7 @@ async def job_json(
 ) -> dict[str, Any]:
     """A job as the API shows it: the summary of a list, or with ``detail`` its file too.
     ``progress`` is the current cycle's, when the job runs in this relay."""
-    staged = len(await store.list_staged(record.name, decision=StagedDecision.PENDING))
+    staged = await store.count_staged(record.name, StagedDecision.PENDING)
     progress = await engine.progress(record.name)
     out: dict[str, Any] = {
         "name": record.name,

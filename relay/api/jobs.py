@@ -190,14 +190,16 @@ async def _list_cycles(request: web.Request) -> web.Response:
     before = query_text(request, "before")
     await store.get_job(name)
     try:
-        cycles = await store.list_cycles(name, state=state, limit=limit, before=before)
+        # One more than the page: whether a next page has anything on it.
+        found = await store.list_cycles(name, state=state, limit=limit + 1, before=before)
     except StoreNotFound as exc:
         raise InvalidRequest(f"query parameter 'before': {exc}") from exc
+    cycles = found[:limit]
     now = time.time()
     return json_response(
         {
             "items": [views.cycle_json(c, now) for c in cycles],
-            "next": cycles[-1].id if len(cycles) == limit else None,
+            "next": cycles[-1].id if len(found) > limit else None,
         }
     )
 
@@ -232,7 +234,8 @@ async def _list_staged(request: web.Request) -> web.Response:
         raise InvalidRequest(f"query parameter 'after' must be an id, not {after_text!r}") from None
     store: Store = request.config_dict[STORE]
     await store.get_job(name)
-    staged = [s for s in await store.list_staged(name, decision=decision) if s.id > after]
+    # One more than asked for: ``next`` only when something follows the page.
+    staged = await store.list_staged(name, decision=decision, after_id=after, limit=limit + 1)
     page = staged[:limit]
     return json_response(
         {

@@ -1,11 +1,13 @@
 """Provisioning logs: one entry per action on one object, newest first, filtered and paged.
 
-Pages go back in time by id: a full page's ``next`` is its last entry's id, passed back as
-``before``, so entries written while someone reads do not shift the pages.
+Pages go back in time by id: a page with older entries after it has its last entry's id as
+``next``, passed back as ``before``, so entries written while someone reads do not shift
+the pages.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -78,12 +80,15 @@ def _query(request: web.Request, job: str | None) -> LogQuery:
 
 
 async def _page(request: web.Request, query: LogQuery) -> web.Response:
-    entries = await request.config_dict[STORE].query_logs(query)
-    full = len(entries) == query.limit and entries[-1].id is not None
+    # One entry more than the page tells whether there is a next page: a page that ends
+    # with the last entry has no next, rather than one that leads to an empty page.
+    found = await request.config_dict[STORE].query_logs(replace(query, limit=query.limit + 1))
+    entries = found[: query.limit]
+    more = len(found) > query.limit and entries[-1].id is not None
     return json_response(
         {
             "items": [log_json(e) for e in entries],
-            "next": str(entries[-1].id) if full else None,
+            "next": str(entries[-1].id) if more else None,
         }
     )
 

@@ -13,6 +13,10 @@ kinds of figures:
   ``hatchway_agents``, ``hatchway_jobs``, ``hatchway_job_quarantined``. A store that fails
   or does not answer leaves these out and sets ``hatchway_store_up`` to 0: the scrape
   still answers (``/readyz`` tells the failure).
+
+A scrape reads the hub and the store on the event loop, then writes the text in a thread:
+with a thousand jobs the text is megabytes and takes most of a second to write, which
+would otherwise hold up every agent's websocket and every API call meanwhile.
 """
 
 from __future__ import annotations
@@ -159,8 +163,6 @@ class Metrics(EngineObserver):
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self._live = _Live(hub)
-        self.registry.register(self._live)
 
     # The engine's observer ----------------------------------------------------------------
 
@@ -196,9 +198,10 @@ class Metrics(EngineObserver):
         Prometheus text, or OpenMetrics). The store is given ``timeout`` seconds."""
         reading = await read_store(store, timeout=timeout)
         encode, content_type = choose_encoder(accept or "")
-        # No await from here on: the reading is the one this body shows.
-        self._live.reading = reading
-        return encode(self.registry), content_type
+        # The hub's figures are read here, on the loop that changes them; the counters
+        # take their own locks, so the text can be written in a thread.
+        snapshot = _Scrape(self.registry, list(_live(self.hub, reading)))
+        return await asyncio.to_thread(encode, snapshot), content_type
 
 
 async def read_store(store: Store, *, timeout: float = STORE_TIMEOUT) -> StoreReading | None:
@@ -220,59 +223,62 @@ async def read_store(store: Store, *, timeout: float = STORE_TIMEOUT) -> StoreRe
     return StoreReading(by_state, {job.name: job.state for job in jobs})
 
 
-class _Live:
-    """The families read at scrape time: the hub's links now, and the store's reading of
-    the scrape being answered."""
+class _Scrape(CollectorRegistry):
+    """What one scrape shows: the relay's counters and histograms, and the families read
+    from the hub and the store for it."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.reading: StoreReading | None = None
-
-    def describe(self) -> list[Metric]:
-        # Nothing to check against the other families' names when registered.
-        return []
+    def __init__(self, registry: CollectorRegistry, live: list[Metric]) -> None:
+        super().__init__(auto_describe=False)
+        self._counted = registry
+        self._live = live
 
     def collect(self) -> Iterator[Metric]:
-        connected = GaugeMetricFamily(
-            "hatchway_agents_connected", "Agents with a websocket to this relay now"
-        )
-        connected.add_metric([], len(self.hub.connected_agents()))
-        in_flight = GaugeMetricFamily(
-            "hatchway_agent_batches_in_flight",
-            "Batches sent to the agent and not answered yet",
-            labels=["agent"],
-        )
-        queued = GaugeMetricFamily(
-            "hatchway_agent_batches_queued",
-            "Batches waiting for the agent (offline, or its window full)",
-            labels=["agent"],
-        )
-        for name, link in sorted(self.hub.links.items()):
-            in_flight.add_metric([name], len(link.sent))
-            queued.add_metric([name], len(link.queue))
-        yield from (connected, in_flight, queued)
-        reading = self.reading
-        up = GaugeMetricFamily(
-            "hatchway_store_up", "1 when this scrape read the store, 0 when it failed"
-        )
-        up.add_metric([], 0 if reading is None else 1)
-        yield up
-        if reading is None:
-            return
-        agents = GaugeMetricFamily(
-            "hatchway_agents", "Registered agents by state, on every relay", labels=["state"]
-        )
-        for state, count in reading.agents.items():
-            agents.add_metric([state], count)
-        jobs = GaugeMetricFamily("hatchway_jobs", "Jobs by state", labels=["state"])
-        for job_state in JobState:
-            count = sum(1 for s in reading.jobs.values() if s is job_state)
-            jobs.add_metric([job_state.value], count)
-        quarantined = GaugeMetricFamily(
-            "hatchway_job_quarantined",
-            "1 while the job is quarantined (its target refused it or kept failing)",
-            labels=["job"],
-        )
-        for name, job_state in sorted(reading.jobs.items()):
-            quarantined.add_metric([name], 1 if job_state is JobState.QUARANTINED else 0)
-        yield from (agents, jobs, quarantined)
+        yield from self._counted.collect()
+        yield from self._live
+
+
+def _live(hub: Hub, reading: StoreReading | None) -> Iterator[Metric]:
+    """The families read at scrape time: the hub's links now, and the store's
+    ``reading`` (None: the store failed)."""
+    connected = GaugeMetricFamily(
+        "hatchway_agents_connected", "Agents with a websocket to this relay now"
+    )
+    connected.add_metric([], len(hub.connected_agents()))
+    in_flight = GaugeMetricFamily(
+        "hatchway_agent_batches_in_flight",
+        "Batches sent to the agent and not answered yet",
+        labels=["agent"],
+    )
+    queued = GaugeMetricFamily(
+        "hatchway_agent_batches_queued",
+        "Batches waiting for the agent (offline, or its window full)",
+        labels=["agent"],
+    )
+    for name, link in sorted(hub.links.items()):
+        in_flight.add_metric([name], len(link.sent))
+        queued.add_metric([name], len(link.queue))
+    yield from (connected, in_flight, queued)
+    up = GaugeMetricFamily(
+        "hatchway_store_up", "1 when this scrape read the store, 0 when it failed"
+    )
+    up.add_metric([], 0 if reading is None else 1)
+    yield up
+    if reading is None:
+        return
+    agents = GaugeMetricFamily(
+        "hatchway_agents", "Registered agents by state, on every relay", labels=["state"]
+    )
+    for state, count in reading.agents.items():
+        agents.add_metric([state], count)
+    jobs = GaugeMetricFamily("hatchway_jobs", "Jobs by state", labels=["state"])
+    for job_state in JobState:
+        count = sum(1 for s in reading.jobs.values() if s is job_state)
+        jobs.add_metric([job_state.value], count)
+    quarantined = GaugeMetricFamily(
+        "hatchway_job_quarantined",
+        "1 while the job is quarantined (its target refused it or kept failing)",
+        labels=["job"],
+    )
+    for name, job_state in sorted(reading.jobs.items()):
+        quarantined.add_metric([name], 1 if job_state is JobState.QUARANTINED else 0)
+    yield from (agents, jobs, quarantined)

@@ -176,20 +176,60 @@ def parse_time(text: str, what: str) -> float:
     return moment.timestamp()
 
 
+def check_text(text: str, what: str) -> None:
+    """Refuse, with 400, text no store can keep: a NUL character (PostgreSQL refuses it,
+    and would answer 503) or a lone surrogate (not encodable as UTF-8), which JSON's
+    ``\\u`` escapes and a URL's ``%00`` let through."""
+    if "\x00" in text:
+        raise InvalidRequest(f"{what} holds a NUL character")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidRequest(f"{what} holds a lone surrogate, which is not text") from exc
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object; refused with 400 unless it is one, 413 when too big."""
+    """The request's JSON object; refused with 400 unless it is one (or when a string in
+    it fails :func:`check_text`), 413 when too big."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
-    data = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(data) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
+    # One read answers what has arrived so far, not the whole body: read to its end.
+    data = bytearray()
+    try:
+        while chunk := await request.content.read(MAX_BODY_BYTES + 1 - len(data)):
+            data += chunk
+            if len(data) > MAX_BODY_BYTES:
+                raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
+    except web.RequestPayloadError as exc:  # its Content-Encoding does not decode
+        raise InvalidRequest(f"the body cannot be read: {exc}") from exc
     try:
         body = json.loads(data) if data else None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(f"the body is not JSON: {exc}") from exc
+    except ValueError as exc:  # Python reads no integer of more than 4300 digits
+        raise InvalidRequest("the body holds a number too long to read") from exc
+    except RecursionError as exc:
+        raise InvalidRequest("the body nests arrays or objects too deeply to read") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
+    _check_strings(body)
     return body
+
+
+def _check_strings(body: dict[str, Any]) -> None:
+    """:func:`check_text` on every key and string of ``body``, without recursion (the
+    parser allows nesting near Python's recursion limit)."""
+    pending: list[Any] = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            check_text(value, "a string in the body")
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
 
 
 def field_text(body: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:

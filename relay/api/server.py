@@ -36,7 +36,14 @@ from relay.api.exceptions import (
     PayloadTooLarge,
     Unavailable,
 )
-from relay.api.routes import MAX_BODY_BYTES, PREFIX, Handler, Route, json_response
+from relay.api.routes import (
+    MAX_BODY_BYTES,
+    PREFIX,
+    Handler,
+    Route,
+    check_text,
+    json_response,
+)
 from relay.exceptions import Conflict as StoreConflict
 from relay.exceptions import (
     InvalidEntry,
@@ -55,9 +62,26 @@ MODULES = (system, agents, credentials, jobs, logs, directory, assignments)
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 
 
+async def _openapi(request: web.Request) -> web.Response:
+    return json_response(request.app[OPENAPI])
+
+
+#: The document lists itself, as the one operation that needs no token, so that what the
+#: relay serves under the prefix and what the document says are the same set.
+DOCUMENT = Route(
+    "GET",
+    "/openapi.json",
+    _openapi,
+    "This document: the admin API in OpenAPI 3.1 (no token needed)",
+    "system",
+    role=None,
+    response={"type": "object", "required": ["openapi", "info", "paths"]},
+)
+
+
 def routes() -> list[Route]:
     """Every route of the API, in the order the document lists them."""
-    return [route for module in MODULES for route in module.ROUTES]
+    return [*(route for module in MODULES for route in module.ROUTES), DOCUMENT]
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -83,14 +107,9 @@ def setup(app: web.Application) -> None:
     table = routes()
     api = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
     api[OPENAPI] = openapi.document(table, schemas())
-    api.router.add_get("/openapi.json", _openapi)
     for route in table:
         api.router.add_route(route.method, route.path, _guarded(route))
     app.add_subapp(PREFIX, api)
-
-
-async def _openapi(request: web.Request) -> web.Response:
-    return json_response(request.app[OPENAPI])
 
 
 def _guarded(route: Route) -> Handler:
@@ -104,10 +123,16 @@ def _guarded(route: Route) -> Handler:
             if request.method != "GET":
                 log.info(
                     "admin API change",
-                    token=token.name,
+                    # Not under a key with "token" in it: the log would mask the name.
+                    by=token.name,
                     method=request.method,
                     path=request.path,
                 )
+        # At the edge, so that no store sees a NUL (PostgreSQL would fail: 503, not 400).
+        for param in route.params:
+            value = (request.match_info if param.where == "path" else request.query).get(param.name)
+            if value is not None:
+                check_text(value, f"{param.where} parameter {param.name!r}")
         return await route.handler(request)
 
     handler.__name__ = route.handler.__name__
@@ -139,8 +164,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except (InvalidEntry, InvalidQuery, SettingsError) as exc:
         return _error_response(InvalidRequest(str(exc)))
     except StoreError as exc:
+        # The store's message names its database and may quote stored values: it goes to
+        # the log, which only the relay's operators read, and not to a viewer token.
         log.warning("store failed under an API request", path=request.path, error=str(exc))
-        return _error_response(Unavailable(f"the store failed: {exc}"))
+        return _error_response(Unavailable("the store failed; the relay's log says why"))
     except Exception as exc:
         log.exception("API request failed", path=request.path)
         return _error_response(ApiError(f"the relay failed: {type(exc).__name__}"))

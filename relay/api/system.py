@@ -43,8 +43,8 @@ async def _overview(request: web.Request) -> web.Response:
     for job in jobs:
         by_state[job.state.value] += 1
         # As the job's summary says it: a paused job waits for nobody.
-        if job.state is not JobState.PAUSED and await store.list_staged(
-            job.name, decision=StagedDecision.PENDING
+        if job.state is not JobState.PAUSED and await store.count_staged(
+            job.name, StagedDecision.PENDING
         ):
             waiting += 1
     _, users = await store.query_entries(EntryKind.USER, Query(count=0))

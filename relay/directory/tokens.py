@@ -8,13 +8,14 @@ can be revoked without touching the others. The store keeps only a hash of each 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from relay.directory.errors import unauthorized
-from relay.store.base import Store, hash_token
+from relay.store.base import SCIM_TOKEN_PREFIX, Store, hash_token
 from relay.store.configured import run_on_store
 from shared.cli import add_folder_options, paths_from, when
 from shared.exceptions import SettingsError
@@ -24,6 +25,8 @@ T = TypeVar("T")
 
 #: Most verified tokens remembered at once; the cache starts over when full.
 MAX_CACHED_TOKENS = 1024
+#: What every SCIM token the store issues looks like.
+_TOKEN_TEXT = re.compile(re.escape(SCIM_TOKEN_PREFIX) + r"[A-Za-z0-9_-]{1,200}")
 
 
 class TokenVerifier:
@@ -52,6 +55,9 @@ class TokenVerifier:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
+        if not _TOKEN_TEXT.fullmatch(token):
+            # Not one of ours; and a header that is not UTF-8 could not even be hashed.
+            raise unauthorized("the bearer token is not valid")
         now = self.clock()
         key = hash_token(token)
         cached = self._known.get(key)

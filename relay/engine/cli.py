@@ -28,6 +28,7 @@ from relay.api.cli import (
     print_json,
     print_lines,
     print_logs,
+    printable,
     read_logs,
     run_api,
     shown,
@@ -231,7 +232,7 @@ def _steer(args: argparse.Namespace) -> int:
 
     stopped = run_api(args, steer)
     if stopped is not None:
-        print(f"hatchway: error: {stopped}", file=sys.stderr)
+        print(f"hatchway: error: {printable(stopped)}", file=sys.stderr)
         return 1
     return 0
 
@@ -241,7 +242,9 @@ async def wait_for_initial_cycle(
 ) -> str | None:
     """Show the job's initial cycle as a progress bar (done of total, rate, time left)
     until it is done; None then, or why the job stopped first (paused, quarantined,
-    deleted: the relay's error). Looks at the job's status every ``interval`` seconds."""
+    deleted: the relay's error). Looks at the job's status every ``interval`` seconds.
+    An attempt that failed (its agent is not connected, its target cannot be reached) is
+    printed above the bar with its error, once, while the relay tries again."""
     columns = (
         TextColumn(f"initial cycle {name}"),
         BarColumn(),
@@ -249,10 +252,19 @@ async def wait_for_initial_cycle(
         TextColumn("{task.fields[rate]}"),
         TextColumn("{task.fields[eta]}"),
     )
+    told: set[str] = set()
     with Progress(*columns, console=out) as bar:
         task = bar.add_task("initial", total=None, rate="", eta="")
         while True:
             status = await api.get(_job(name, "status"))
+            failure = _attempt_failure(status)
+            if failure is not None and failure not in told:
+                told.add(failure)
+                bar.console.print(
+                    f"an attempt of the initial cycle failed: {printable(failure)}",
+                    markup=False,
+                    highlight=False,
+                )
             if status["initial_done"]:
                 last = status.get("last") or {}
                 if last.get("kind") == "initial":
@@ -283,6 +295,21 @@ async def wait_for_initial_cycle(
     else:
         print(f"job {name!r} has done its initial cycle")
     return None
+
+
+def _attempt_failure(status: dict[str, Any]) -> str | None:
+    """Why the last attempt at the initial cycle failed, while the relay tries again (the
+    agent is not connected, the target cannot be reached): the running initial cycle's
+    error (it resumes from its checkpoint), or that of the last cycle when it is an initial
+    one that failed and none runs now. None when nothing failed."""
+    if status["initial_done"]:
+        return None
+    current: dict[str, Any] | None = status.get("current")
+    cycle = current if current is not None else status.get("last")
+    if cycle is None or cycle.get("kind") != "initial" or cycle.get("state") == "done":
+        return None
+    error: str | None = cycle.get("error")
+    return error
 
 
 # Status --------------------------------------------------------------------------------------
@@ -549,20 +576,18 @@ def _print_outcome(outcome: dict[str, Any], asked: str) -> None:
     head = (
         f"{outcome.get('kind', '')} {who}: {outcome.get('action', '')} {outcome.get('status', '')}"
     )
-    print(head.strip())
+    print(printable(head.strip()))
     for key in ("anchor", "reason", "error"):
         if outcome.get(key):
-            print(f"  {key}: {outcome[key]}")
+            print(f"  {key}: {printable(str(outcome[key]))}")
     for step in outcome.get("steps") or []:
         detail = step.get("detail")
         if detail and not isinstance(detail, str):
             detail = json.dumps(detail, ensure_ascii=False)
-        print(
-            f"  - {step.get('step', '')}: {step.get('outcome', '')}"
-            + (f" {detail}" if detail else "")
-        )
+        line = f"  - {step.get('step', '')}: {step.get('outcome', '')}"
+        print(printable(line + (f" {detail}" if detail else "")))
     for attribute, (old, new) in (outcome.get("changes") or {}).items():
-        print(f"  {attribute}: {json.dumps(old)} -> {json.dumps(new)}")
+        print(printable(f"  {attribute}: {json.dumps(old)} -> {json.dumps(new)}"))
 
 
 def _print_plan(plan: dict[str, Any]) -> None:

@@ -74,6 +74,12 @@ async def run_initial(
             await resolve_references(run, cycle, waiting, index=index, resumed=resumed)
         await _save(run, cycle, {**start_of, "phase": phases[position + 1]})
     await deprovision_leftovers(run, cycle)
+    current = await store.get_cycle(cycle.id)
+    if current.state is not CycleState.RUNNING:
+        # Stopped under this task by a restart or a pause: marking it done and the job
+        # initial_done would undo the restart. The job's next task decides what runs.
+        log.info("initial cycle stopped meanwhile", job=run.name, cycle=cycle.id)
+        return current
     cycle = await store.update_cycle(cycle.id, state=CycleState.DONE)
     run.processor.observer.ended(cycle)
     await store.update_job(run.name, initial_done=True, cursor=cursor)

@@ -154,13 +154,13 @@ async def job_status(
     running = await store.list_cycles(name, state=CycleState.RUNNING, limit=1)
     recent = await store.list_cycles(name, limit=20)
     last = next((c for c in recent if c.state is not CycleState.RUNNING), None)
-    staged = await store.list_staged(name, decision=StagedDecision.PENDING)
+    staged = await store.count_staged(name, StagedDecision.PENDING)
     retries = await store.list_retries(name, limit=RETRY_COUNT_LIMIT + 1)
     latest = await store.latest_change()
     return JobStatus(
         name=name,
         state=record.state,
-        staged=len(staged),
+        staged=staged,
         initial_done=record.initial_done,
         cursor=record.cursor,
         behind=max(latest - record.cursor, 0),

@@ -538,9 +538,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_staged(
-        self, job: str, *, decision: StagedDecision | None = None
+        self,
+        job: str,
+        *,
+        decision: StagedDecision | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
     ) -> list[StagedOperation]:
-        """The job's staged operations with ``decision`` (None: all), oldest first."""
+        """The job's staged operations with ``decision`` (None: all), oldest first: those
+        numbered after ``after_id``, at most ``limit`` (None: all)."""
+
+    @abc.abstractmethod
+    async def count_staged(self, job: str, decision: StagedDecision) -> int:
+        """How many of the job's staged operations have ``decision``."""
 
     @abc.abstractmethod
     async def decide_staged(

@@ -448,15 +448,29 @@ class EngineSteps:
 
     # Staged operations ------------------------------------------------------------------------
 
-    def list_staged(self, job: str, decision: StagedDecision | None) -> Steps:
-        condition, params = "job = ?", [job]
+    def list_staged(
+        self, job: str, decision: StagedDecision | None, after_id: int, limit: int | None
+    ) -> Steps:
+        condition, params = "job = ? AND id > ?", [job, after_id]
         if decision is not None:
             condition += " AND decision = ?"
             params.append(decision.value)
+        bound = ""
+        if limit is not None:
+            bound = " LIMIT ?"
+            params.append(limit)
         rows = yield self.sql(
-            f"SELECT {STAGED_COLUMNS} FROM engine_staged WHERE {condition} ORDER BY id", params
+            f"SELECT {STAGED_COLUMNS} FROM engine_staged WHERE {condition} ORDER BY id{bound}",
+            params,
         )
         return [self.staged_from_row(row) for row in rows]
+
+    def count_staged(self, job: str, decision: StagedDecision) -> Steps:
+        rows = yield self.sql(
+            "SELECT count(*) FROM engine_staged WHERE job = ? AND decision = ?",
+            (job, decision.value),
+        )
+        return int(rows[0][0])
 
     def decide_staged(
         self, job: str, decision: StagedDecision, ids: Sequence[int] | None, now: float

@@ -166,10 +166,21 @@ class EngineMethods(Store):
         return retries
 
     async def list_staged(
-        self, job: str, *, decision: StagedDecision | None = None
+        self,
+        job: str,
+        *,
+        decision: StagedDecision | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
     ) -> list[StagedOperation]:
-        staged: list[StagedOperation] = await self._read(self._engine.list_staged(job, decision))
+        staged: list[StagedOperation] = await self._read(
+            self._engine.list_staged(job, decision, after_id, limit)
+        )
         return staged
+
+    async def count_staged(self, job: str, decision: StagedDecision) -> int:
+        count: int = await self._read(self._engine.count_staged(job, decision))
+        return count
 
     async def decide_staged(
         self, job: str, decision: StagedDecision, ids: Sequence[int] | None = None

@@ -43,7 +43,7 @@ export async function agentsPage(view, _route, context) {
     if (!context.current()) return;
     if (!page.items.length) {
       put(body, h("p", { class: "muted" }, "No agent is registered. Issue a registration token with ",
-        h("code", null, "hatchway relay token create NAME"), " and run the agent's registration."));
+        h("code", null, "hatchway relay token create --name NAME"), " and run the agent's registration."));
       return;
     }
     put(

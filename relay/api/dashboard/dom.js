@@ -50,6 +50,17 @@ export function put(parent, ...children) {
   return parent;
 }
 
+/** Run ``work()`` with ``buttons`` disabled, and answer its result: a second click while
+ * the relay answers sends nothing twice. */
+export async function busy(buttons, work) {
+  for (const button of buttons) button.disabled = true;
+  try {
+    return await work();
+  } finally {
+    for (const button of buttons) button.disabled = false;
+  }
+}
+
 /** A link inside the dashboard: route and query values are URL-encoded. */
 export function link(text, path, query) {
   return h("a", { href: route(path, query) }, text);

@@ -2,10 +2,12 @@
 // deletion guard holds for approval, its recent cycles and its job file.
 
 import { get, jobPath, post, refusal } from "./api.js";
-import { badge, duration, facts, h, link, number, put, show, table, when } from "./dom.js";
+import { badge, busy, duration, facts, h, link, number, put, show, table, when } from "./dom.js";
 import { progressBar } from "./progress.js";
 
 const CYCLES = 10;
+/** Pending deprovisions listed at most (the API's default page). */
+const STAGED = 100;
 
 function controls(job, act) {
   const button = (action, label, attrs) =>
@@ -41,21 +43,28 @@ function about(job) {
   ]);
 }
 
-function approvals(staged, decide) {
+/** The pending deprovisions listed (the first STAGED of the ``held`` ones) with their
+ * buttons. The buttons for many decide the listed ones only: a deprovision staged after
+ * the page was drawn is never approved unseen. */
+function approvals(staged, held, decide) {
   if (!staged.length) return h("p", { class: "muted" }, "Nothing is waiting for approval.");
   const ids = staged.map((s) => s.id);
+  const total = Math.max(held, staged.length);
+  const all = total === staged.length;
+  const which = all ? `all ${number(ids.length)}` : `the ${number(ids.length)} listed`;
   return [
     h(
       "p",
-      { class: "warn" },
-      `The deletion guard holds ${number(staged.length)} deprovision${staged.length === 1 ? "" : "s"}. `,
+      { class: "warn", id: "held" },
+      `The deletion guard holds ${number(total)} deprovision${total === 1 ? "" : "s"}`,
+      all ? ". " : `; the first ${number(staged.length)} are listed. `,
       "Approve to carry them out; reject to leave the accounts as they are.",
     ),
     h(
       "div",
       { class: "controls" },
-      h("button", { type: "button", dataset: { decide: "approve-all" }, on: { click: () => decide("approve", ids) } }, `Approve all ${number(ids.length)}`),
-      h("button", { type: "button", class: "quiet", dataset: { decide: "reject-all" }, on: { click: () => decide("reject", ids) } }, `Reject all ${number(ids.length)}`),
+      h("button", { type: "button", dataset: { decide: "approve-all" }, on: { click: () => decide("approve", ids) } }, `Approve ${which}`),
+      h("button", { type: "button", class: "quiet", dataset: { decide: "reject-all" }, on: { click: () => decide("reject", ids) } }, `Reject ${which}`),
     ),
     table(
       ["Object", "Action", "Reason", "Anchor", "Staged", ""],
@@ -142,42 +151,58 @@ export async function jobPage(view, route, context) {
   async function refresh() {
     const [job, staged, recent] = await Promise.all([
       get(jobPath(name)),
-      get(jobPath(name, "staged"), { decision: "pending" }),
+      get(jobPath(name, "staged"), { decision: "pending", limit: STAGED }),
       get(jobPath(name, "cycles"), { limit: CYCLES }),
     ]);
     if (!context.current()) return;
     draw("controls", job.state, () => controls(job, act));
     draw("about", [job.summary, job.state, job.version, job.quarantine_reason, job.initial_done, job.updated_at], () => about(job));
     draw("progress", job.progress, () => progressBar(job.progress));
-    draw("staged", staged.items, () => approvals(staged.items, decide));
+    draw("staged", [staged.items, job.staged], () => approvals(staged.items, job.staged, decide));
     draw("cycles", recent.items, () => cycles(recent.items));
     draw("spec", job.spec, () => show(job.spec));
+  }
+
+  /** The page drawn again after an action; a failure is shown, not thrown at the button. */
+  async function redraw() {
+    try {
+      await refresh();
+    } catch (error) {
+      if (error.status !== 401) context.fail(error);
+    }
   }
 
   async function act(action) {
     if (action === "restart" && !window.confirm(`Restart job ${name}? A fresh initial cycle runs.`)) return;
     context.flash(null);
-    try {
-      const answer = await post(jobPath(name, action));
-      context.flash(answer.message);
-    } catch (error) {
-      if (error.status !== 401) context.flash(refusal(action, error), true);
-      return;
-    }
-    await refresh();
+    // The controls wait for the answer and the page drawn again: a second click would
+    // send the action again.
+    await busy(sections.controls.querySelectorAll("button"), async () => {
+      try {
+        context.flash((await post(jobPath(name, action))).message);
+      } catch (error) {
+        if (error.status !== 401) context.flash(refusal(action, error), true);
+        return;
+      }
+      await redraw();
+    });
   }
 
   async function decide(decision, ids) {
     context.flash(null);
-    try {
-      const answer = await post(jobPath(name, "staged", decision), { ids });
-      const done = decision === "approve" ? "approved" : "rejected";
-      context.flash(`${number(answer.count)} deprovision${answer.count === 1 ? "" : "s"} ${done}`);
-    } catch (error) {
-      if (error.status !== 401) context.flash(refusal(decision, error), true);
-      return;
-    }
-    await refresh();
+    // Every approval button waits for the answer and the list drawn again: a second click
+    // would decide the same deprovisions again and report 0.
+    await busy(sections.staged.querySelectorAll("button"), async () => {
+      try {
+        const answer = await post(jobPath(name, "staged", decision), { ids });
+        const what = decision === "approve" ? "approved" : "rejected";
+        context.flash(`${number(answer.count)} deprovision${answer.count === 1 ? "" : "s"} ${what}`);
+      } catch (error) {
+        if (error.status !== 401) context.flash(refusal(decision, error), true);
+        return;
+      }
+      await redraw();
+    });
   }
 
   await refresh();

@@ -2,7 +2,7 @@
 // action, status and time; an entry's detail shows its changed attributes and its steps.
 
 import { get } from "./api.js";
-import { badge, facts, h, link, moment, number, put, route, show, table, when } from "./dom.js";
+import { badge, busy, facts, h, link, moment, number, put, route, show, table, when } from "./dom.js";
 
 const ACTIONS = ["create", "link", "update", "disable", "delete", "unlink", "none"];
 const STATUSES = ["success", "failure", "skipped", "staged"];
@@ -167,6 +167,12 @@ export async function logsPage(view, routed, context) {
     results.closest("table").hidden = !shown.length;
   }
 
+  /** The "Older entries" button's click: the next page, read once however often the
+   * button is clicked while the relay answers. */
+  function older(before) {
+    return (event) => busy([event.currentTarget], () => load(before)).catch(context.fail);
+  }
+
   async function load(before) {
     const page = await get("/logs", { ...filters, before, limit: PAGE });
     if (!context.current()) return;
@@ -174,7 +180,7 @@ export async function logsPage(view, routed, context) {
     put(
       more,
       page.next
-        ? h("button", { type: "button", class: "quiet", on: { click: () => load(page.next).catch(context.fail) } }, "Older entries")
+        ? h("button", { type: "button", class: "quiet", on: { click: older(page.next) } }, "Older entries")
         : null,
     );
   }

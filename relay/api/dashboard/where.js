@@ -3,7 +3,7 @@
 // "Provision now", which runs it through the job at once and shows each step.
 
 import { ApiError, get, jobPath, post, refusal } from "./api.js";
-import { badge, facts, h, link, number, put, route, show, table, when } from "./dom.js";
+import { badge, busy, facts, h, link, number, put, route, show, table, when } from "./dom.js";
 
 function form(params, jobNames) {
   const kind = params.get("kind") || "user";
@@ -162,14 +162,21 @@ export async function wherePage(view, routed, context) {
 
   async function provision(w) {
     context.flash(null);
-    try {
-      outcomes[w.job] = await post(jobPath(w.job, "provision"), { kind: w.kind, entry: w.entry_id });
-    } catch (error) {
-      if (error.status !== 401) context.flash(refusal("provision", error), true);
-      return;
-    }
-    context.flash(`${w.job}: ${outcomes[w.job].action}, ${outcomes[w.job].status}`);
-    await load();
+    // The buttons wait for the answer: a second click would provision the entry again.
+    await busy(results.querySelectorAll("button[data-provision]"), async () => {
+      try {
+        outcomes[w.job] = await post(jobPath(w.job, "provision"), { kind: w.kind, entry: w.entry_id });
+      } catch (error) {
+        if (error.status !== 401) context.flash(refusal("provision", error), true);
+        return;
+      }
+      context.flash(`${w.job}: ${outcomes[w.job].action}, ${outcomes[w.job].status}`);
+      try {
+        await load();
+      } catch (error) {
+        if (error.status !== 401) context.fail(error);
+      }
+    });
   }
 
   async function load() {

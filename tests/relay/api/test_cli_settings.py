@@ -93,6 +93,7 @@ def test_options_win_over_the_environment_which_wins_over_the_file(
         ('tokn = "hwa_x"\n', "tokn", "is not a known setting"),
         ("token = 5\n", "token", "must be a string"),
         ('token = "  "\n', "token", "must not be empty"),
+        ('token = "hwa_one\\nhwa_two"\n', "token", "blanks or control characters"),
         ('token_file = "missing"\n', "token_file", "cannot read the token file"),
         ('token = "hwa_x"\ntoken_file = "t"\n', "token_file", "not both"),
         ('ca_file = "missing.pem"\n', "ca_file", "cannot load CA certificates"),
@@ -131,6 +132,8 @@ def test_a_file_that_is_not_toml(config: Path) -> None:
     [
         ("ftp://relay.example", None, "--url"),
         (None, "relay.example:8080", "HATCHWAY_URL"),
+        ("http://[::1", None, "--url"),  # urlsplit raises for this one
+        (None, "https://[fe80::1:8443/", "HATCHWAY_URL"),
     ],
 )
 def test_a_bad_url_in_an_option_or_variable_names_it(
@@ -139,7 +142,26 @@ def test_a_bad_url_in_an_option_or_variable_names_it(
     environ = {} if env is None else {"HATCHWAY_URL": env}
     with pytest.raises(SettingsError) as info:
         resolve(url=option, environ=environ)
-    assert str(info.value).startswith(f"{named}: must be an http:// or https:// URL")
+    assert str(info.value).startswith(f"{named}: ")
+    assert "must be an http:// or https:// URL" in str(info.value) or "is not a URL" in str(
+        info.value
+    )
+
+
+def test_a_token_that_cannot_be_sent_is_refused_naming_where_it_came_from(
+    config: Path, tmp_path: Path
+) -> None:
+    """Two lines pasted into a token file or variable: refused before any request, since
+    a newline cannot go into the Authorization header."""
+    two = tmp_path / "two-tokens"
+    two.write_text("hwa_first\nhwa_second\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"^--token-file: the token in .* holds blanks"):
+        resolve(token_file=str(two), environ={})
+    for value in ("hwa_first\nhwa_second", "hwa_a\rb", "hwa a", "hwa_\x00"):
+        with pytest.raises(SettingsError, match=r"^HATCHWAY_TOKEN: the token holds blanks"):
+            resolve(environ={"HATCHWAY_TOKEN": value})
+    # Blanks around it are dropped, as a token file's trailing newline.
+    assert resolve(environ={"HATCHWAY_TOKEN": " hwa_ok\n"}).api_token() == "hwa_ok"
 
 
 def test_an_unreadable_token_file_option(config: Path, tmp_path: Path) -> None:
@@ -158,6 +180,26 @@ def test_no_token_is_one_line_naming_where_to_give_one(
     assert err.count("\n") == 1
     assert err.startswith(f"hatchway: error: {config / 'cli.toml'}: token: no API token")
     assert "HATCHWAY_TOKEN" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("HATCHWAY_TOKEN", "hwa_first\nhwa_second"), ("HATCHWAY_URL", "http://[::1:8080")],
+)
+def test_a_token_or_url_that_cannot_be_used_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+) -> None:
+    write(config, 'token = "hwa_x"\n')
+    monkeypatch.setenv(variable, value)
+    for argv in (["job", "list"], ["logs"], ["agents", "list"]):
+        code, out, err = hatchway(capsys, *argv)
+        assert (code, out) == (2, "")
+        assert err.startswith(f"hatchway: error: {variable}: ")
+        assert err.count("\n") == 1
 
 
 def test_a_bad_cli_toml_stops_every_command_with_status_2(

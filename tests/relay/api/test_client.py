@@ -180,3 +180,44 @@ def test_path_segments_are_quoted() -> None:
 async def test_calls_outside_the_context_are_refused() -> None:
     with pytest.raises(RuntimeError, match="async with"):
         await ApiClient("http://127.0.0.1:1", None).get("/whoami")
+
+
+@pytest.fixture
+async def redirecting_server(relay: ApiRelay) -> AsyncIterator[str]:
+    """A front door that sends every request on to the relay under another origin (its
+    ``localhost`` name), as a proxy sending ``http://`` to ``https://`` would; its URL."""
+    elsewhere = relay.url.replace("127.0.0.1", "localhost")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        path = head.split(b" ")[1].decode()
+        writer.write(
+            f"HTTP/1.1 308 Permanent Redirect\r\nLocation: {elsewhere}{path}\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_redirect_is_reported_with_where_it_leads_not_followed(
+    relay: ApiRelay, redirecting_server: str
+) -> None:
+    """Followed, the redirect would reach the relay without the token (dropped on the way
+    to another origin): "no API token" for a token that was given, and a POST made a GET."""
+    elsewhere = relay.url.replace("127.0.0.1", "localhost")
+    async with ApiClient(redirecting_server, relay.admin_token) as api:
+        for method in ("GET", "POST"):
+            with pytest.raises(ApiCallError) as info:
+                await api.call(method, "/whoami")
+            assert (info.value.code, info.value.http_status) == ("redirected", 308)
+            assert str(info.value) == (
+                f"redirected: the relay at {redirecting_server} answered HTTP 308 Permanent"
+                f" Redirect, a redirect to {elsewhere}/api/v1/whoami"
+                f" (use {elsewhere} as the relay's URL)"
+            )

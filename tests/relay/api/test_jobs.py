@@ -322,6 +322,14 @@ async def test_cycles_are_listed_newest_first_in_pages(
         params = {"limit": "2", "before": body["next"]}
     assert pages == [newest_first[0:2], newest_first[2:4], newest_first[4:5]]
 
+    # A page that ends with the oldest cycle has no next (not one to an empty page).
+    four = (await api("GET", "/jobs/crm/cycles", params={"limit": "4"}))[1]
+    rest = (await api("GET", "/jobs/crm/cycles", params={"limit": "1", "before": four["next"]}))[1]
+    assert [c["id"] for c in page("Cycle", rest)] == newest_first[4:5]
+    assert rest["next"] is None
+    every = (await api("GET", "/jobs/crm/cycles", params={"limit": "5"}))[1]
+    assert (len(page("Cycle", every)), every["next"]) == (5, None)
+
     failed = (await api("GET", "/jobs/crm/cycles", params={"state": "failed"}))[1]
     [cycle] = page("Cycle", failed)
     assert (cycle["id"], cycle["state"], cycle["error"]) == (started[1].id, "failed", "agent gone")

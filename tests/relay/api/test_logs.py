@@ -145,6 +145,18 @@ async def test_pages_go_back_by_id(api: Api, logs: None) -> None:
     assert rest == ["old"]
 
 
+async def test_a_page_that_ends_with_the_last_entry_has_no_next(api: Api, logs: None) -> None:
+    # crm has four entries: two full pages, and no third (empty) one to ask for.
+    first = (await api("GET", "/jobs/crm/logs", params={"limit": "2"}))[1]
+    assert [e["source_name"] for e in page("LogEntry", first)] == ["ada", "bob"]
+    params = {"limit": "2", "before": first["next"]}
+    second = (await api("GET", "/jobs/crm/logs", params=params))[1]
+    assert [e["source_name"] for e in page("LogEntry", second)] == ["Ada", "old"]
+    assert second["next"] is None
+    every = (await api("GET", "/logs", params={"limit": "5"}))[1]
+    assert (len(every["items"]), every["next"]) == (5, None)
+
+
 @pytest.mark.parametrize(
     ("params", "named"),
     [

@@ -4,8 +4,12 @@ relay, filtered, paged and exported."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,3 +174,66 @@ def test_since_and_until_read_iso_times_and_durations() -> None:
     assert moment("2024-05-01T08:00:00") == 1714550400.0  # no zone: UTC
     assert moment("2024-05-01T10:00:00+02:00") == 1714550400.0
     assert moment("2h", now=lambda: 10_000.0) == 10_000.0 - 7200
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("logs", "--format", "jsonl"),
+        ("logs", "--json"),
+        ("logs",),  # a rich table
+    ],
+    ids=["jsonl", "json", "table"],
+)
+def test_output_whose_reader_went_away_ends_quietly(
+    relay: ThreadRelay, logged: None, argv: tuple[str, ...]
+) -> None:
+    """``hatchway logs | head``: once the reader has gone, the command stops with 141, as a
+    shell reports a command a closed pipe stopped, and prints no error and no traceback."""
+    reading, writing = os.pipe()
+    os.close(reading)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "relay.cli", "--log-level", "error", *argv],
+            stdout=writing,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(writing)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_names_and_reasons_are_shown_as_written_not_as_markup(
+    capsys: pytest.CaptureFixture[str], relay: ThreadRelay
+) -> None:
+    """Square brackets in a table cell are text: rich would take ``[b]`` as bold and stop
+    at ``[/]`` with a traceback."""
+    odd = entry("crm", "[/]root [b]x[/b]", LogAction.UPDATE, LogStatus.FAILURE, 60)
+    odd = dataclasses.replace(odd, reason="[Errno 111] Connect call failed [/]")
+    relay.run(relay.store.record_batch(CycleWrite(job="crm", logs=(odd,))))
+    code, out, err = hatchway(capsys, "logs")
+    assert (code, err) == (0, "")
+    assert "[/]root [b]x[/b]" in out
+    assert "invalid_data: [Errno 111] Connect call failed [/]" in out
+
+
+def test_control_characters_from_the_directory_never_reach_the_terminal(
+    capsys: pytest.CaptureFixture[str], relay: ThreadRelay
+) -> None:
+    """A displayName or an error holding escape sequences (a window title, a colour, a
+    carriage return that hides what came before) is shown escaped in tables and lines;
+    JSON escapes them by itself."""
+    trap = "eve\x1b]0;owned\x07\x1b[8m\rroot"
+    odd = entry("crm", trap, LogAction.UPDATE, LogStatus.FAILURE, 60)
+    odd = dataclasses.replace(odd, reason="refused\x1b[2J", entry_id="id-\x9b1m")
+    relay.run(relay.store.record_batch(CycleWrite(job="crm", logs=(odd,))))
+    code, out, err = hatchway(capsys, "logs")
+    assert (code, err) == (0, "")
+    assert "eve\\x1b]0;owned\\x07\\x1b[8m\\x0droot" in out
+    assert "refused\\x1b[2J" in out
+    assert not any(c in out for c in "\x1b\x07\r\x9b")
+    code, out, _ = hatchway(capsys, "logs", "--json")
+    assert "\x1b" not in out and json.loads(out)[0]["source_name"] == trap

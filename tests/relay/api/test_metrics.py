@@ -26,7 +26,7 @@ from relay.hub.hub import Hub
 from relay.keys import METRICS
 from relay.settings import RelaySettings
 from relay.store.base import EntryKind
-from relay.store.engine_records import JobState, LogAction, LogStatus
+from relay.store.engine_records import CycleKind, CycleState, JobState, LogAction, LogStatus
 from relay.store.sqlite import SqliteStore
 from shared.protocol.messages import Limits
 from tests.e2e.harness import registered_agent
@@ -267,6 +267,42 @@ async def test_public_metrics_answer_without_a_token(tmp_path: Path) -> None:
     assert value(parse(text), "hatchway_agents_connected") == 0
 
 
+#: Jobs the relay has counted work for in the test of a big scrape: megabytes of text.
+MANY_JOBS = 1500
+
+
+async def test_a_scrape_of_many_jobs_leaves_the_event_loop_free(relay: ApiRelay) -> None:
+    """Writing the text of a scrape takes most of a second with many jobs; meanwhile the
+    relay's loop (agents' websockets, API calls) must keep running."""
+    metrics = relay[METRICS]
+    every = [outcome(a, s) for a in LogAction if a is not LogAction.NONE for s in LogStatus]
+    for j in range(MANY_JOBS):
+        metrics.recorded(f"job-{j}", "scim", every)
+        metrics.cycle_ended(f"job-{j}", CycleKind.INITIAL, CycleState.DONE, 12.0)
+        metrics.applied(f"job-{j}", 0.2)
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    scraped = asyncio.Event()
+
+    async def tick() -> None:
+        last = loop.time()
+        while not scraped.is_set():
+            await asyncio.sleep(0.005)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+
+    ticking = asyncio.create_task(tick())
+    started = loop.time()
+    status, text, _ = await scrape(relay, relay.viewer_token)
+    took = loop.time() - started
+    scraped.set()
+    await ticking
+    assert status == 200
+    assert value(parse(text), "hatchway_change_latency_seconds_count", job=f"job-{MANY_JOBS - 1}")
+    # The loop went on while the text was written: no pause near the scrape's length.
+    assert max(gaps) < took / 2, f"the loop stopped for {max(gaps):.2f} s of {took:.2f} s"
+
+
 # The engine's outcomes, counted ------------------------------------------------------------
 
 
@@ -300,7 +336,8 @@ def test_outcomes_are_counted_unless_nothing_was_carried_out(tmp_path: Path) -> 
         ("update", "failure"): 1,
         ("disable", "staged"): 1,
     }
-    assert value(samples, "hatchway_store_up") == 0  # no scrape has read the store
+    # The hub's and the store's figures are read by a scrape, not kept in the registry.
+    assert value(samples, "hatchway_store_up") is None
     assert metrics.throughput.series(10, 10) == [(now[0], 2, 1)]
 
 

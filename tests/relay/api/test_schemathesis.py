@@ -133,6 +133,10 @@ async def test_every_operation_keeps_to_the_document(relay: ApiRelay, tmp_path: 
         f"{relay.api_url}/openapi.json",
         "--checks",
         CHECKS,
+        # Any filter makes schemathesis test the operation that serves the document too,
+        # which it leaves out when it loads the document from that URL.
+        "--include-path-regex",
+        "^/api/v1/",
         "--phases",
         "coverage,fuzzing",
         "--max-examples",

@@ -4,6 +4,7 @@ store (uniqueness, quotes in filter values reaching SQL) run on SQLite and Postg
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -220,3 +221,24 @@ async def test_a_method_the_endpoint_lacks_is_a_scim_405(scim: ScimRelay) -> Non
     status, body, response = await scim.call("PATCH", "/Users", {})
     assert_error(status, body, 405)
     assert set(response.headers["Allow"].split(",")) == {"GET", "POST", "HEAD"}
+
+
+@pytest.mark.parametrize("secret", [b"hws_\xff\xfe", b"hws_\xc3\xa9t\xc3\xa9", b"hws_a b"])
+async def test_a_bearer_token_that_is_not_text_is_a_scim_401(
+    scim: ScimRelay, secret: bytes
+) -> None:
+    host, port = scim.url.split("//")[1].split("/")[0].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            b"GET /scim/v2/Users HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n"
+            b"Authorization: Bearer " + secret + b"\r\n\r\n"
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert int(head.split()[1]) == 401, answer
+    assert_error(401, json.loads(body), 401)

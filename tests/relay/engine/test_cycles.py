@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from relay.engine import control
 from relay.engine.initial import run_initial
 from relay.store.base import EntryKind, Store
 from relay.store.engine_records import CycleKind, CycleRecord, CycleState, StagedDecision
@@ -67,6 +68,28 @@ async def test_initial_resumes_from_its_checkpoint_without_duplicates(store: Sto
     assert len(target.by_name(USER)) == 20
     assert target.writes == 20  # nothing written twice, nothing skipped
     assert (await store.get_job("mem")).initial_done
+
+
+async def test_an_initial_cycle_stopped_by_a_restart_does_not_mark_the_job_done(
+    store: Store,
+) -> None:
+    """A restart (or pause) stops the running cycle while the job's old task is still
+    inside it: when that task reaches the end it must neither mark the stopped cycle done
+    nor set ``initial_done`` again, which would undo the restart."""
+    await add_users(store, 10)
+    target = MemoryTarget()
+    target.hold_after = 5
+    task = asyncio.create_task(run_initial(await job_run(store, target)))
+    await asyncio.wait_for(target.holding.wait(), 10)
+    [running] = await store.list_cycles("mem", state=CycleState.RUNNING)
+    await control.steer(store, "mem", "restart")
+    target.released.set()
+    ended = await asyncio.wait_for(task, 10)
+
+    assert ended.id == running.id
+    assert ended.state is CycleState.STOPPED
+    assert (await store.get_cycle(running.id)).state is CycleState.STOPPED
+    assert not (await store.get_job("mem")).initial_done
 
 
 async def test_a_resumed_initial_cycle_counts_each_entry_once(store: Store) -> None:

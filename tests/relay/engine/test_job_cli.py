@@ -6,6 +6,7 @@ the relay, as a script would set them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -325,6 +326,45 @@ def test_the_wait_ends_when_the_job_stops_before_its_initial_cycle(
             return await wait_for_initial_cycle(api, "crm", Console(file=out), interval=0.05)
 
     assert asyncio.run(wait()) == "job 'crm' is paused; its initial cycle did not finish"
+
+
+def test_the_wait_shows_why_attempts_at_the_initial_cycle_fail(
+    capsys: pytest.CaptureFixture[str], relay: ThreadRelay, tmp_path: Path
+) -> None:
+    """A job whose agent never connected: the relay keeps trying, the job stays running,
+    and the operator waiting sees each attempt's error instead of a bar that never moves."""
+    lost = tmp_path / "lost.toml"
+    lost.write_text(
+        JOB.replace('"crm"', '"lost"', 1).replace(
+            'connector = "crm"', 'agent = "nobody"\nconnector = "crm"'
+        ),
+        encoding="utf-8",
+    )
+    assert hatchway(capsys, "job", "create", str(lost))[0] == 0
+    assert hatchway(capsys, "job", "start", "lost")[0] == 0
+    out = io.StringIO()
+
+    async def wait() -> str:
+        async with ApiClient(relay.url, relay.viewer_token) as api:
+            waiting = asyncio.create_task(
+                wait_for_initial_cycle(api, "lost", Console(file=out), interval=0.05)
+            )
+            deadline = time.monotonic() + ENGINE_WAIT
+            try:
+                while "attempt" not in out.getvalue() and time.monotonic() < deadline:
+                    assert not waiting.done(), waiting.result()
+                    await asyncio.sleep(0.05)
+            finally:
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+            return out.getvalue()
+
+    shown = asyncio.run(wait())
+    line = next((line for line in shown.splitlines() if "attempt" in line), shown)
+    assert line.startswith("an attempt of the initial cycle failed: "), shown
+    assert "nobody" in line
+    assert state(capsys, "lost") == "running"
 
 
 # Status, where, staged ---------------------------------------------------------------------

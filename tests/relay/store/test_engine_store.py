@@ -420,6 +420,24 @@ async def test_staged_operations_are_decided_once(store: Store, clock: Clock) ->
         await store.decide_staged(JOB, StagedDecision.PENDING)
 
 
+async def test_staged_operations_are_counted_and_read_in_pages(store: Store) -> None:
+    cycle = await job_with_cycle(store)
+    await store.record_batch(
+        CycleWrite(JOB, staged=tuple(staged(f"u{n}", cycle) for n in range(5)))
+    )
+    assert await store.count_staged(JOB, StagedDecision.PENDING) == 5
+    first = await store.list_staged(JOB, decision=StagedDecision.PENDING, limit=2)
+    rest = await store.list_staged(
+        JOB, decision=StagedDecision.PENDING, after_id=first[-1].id, limit=10
+    )
+    assert [s.entry_id for s in first + rest] == [f"u{n}" for n in range(5)]
+
+    await store.decide_staged(JOB, StagedDecision.APPROVED, [first[0].id])
+    assert await store.count_staged(JOB, StagedDecision.PENDING) == 4
+    assert await store.count_staged(JOB, StagedDecision.APPROVED) == 1
+    assert await store.count_staged("other", StagedDecision.PENDING) == 0
+
+
 # Logs ----------------------------------------------------------------------------------------
 
 
