@@ -26,7 +26,7 @@ from relay.api.routes import (
     read_json,
     ref,
 )
-from relay.keys import API_TOKENS, STORE
+from relay.keys import API_TOKENS, SCIM_TOKENS, STORE
 from relay.store.base import ApiRole, ApiToken, ScimToken, TokenRecord
 from shared.protocol.messages import valid_name
 
@@ -111,6 +111,7 @@ async def _create_scim_client(request: web.Request) -> web.Response:
 
 async def _revoke_scim_client(request: web.Request) -> web.Response:
     count = await request.config_dict[STORE].revoke_scim_client(request.match_info["client"])
+    request.config_dict[SCIM_TOKENS].forget()
     return json_response({"revoked": count})
 
 

@@ -8,14 +8,14 @@ can be revoked without touching the others. The store keeps only a hash of each 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from relay.bearer import TokenCache, bearer, token_pattern
 from relay.directory.errors import unauthorized
-from relay.store.base import SCIM_TOKEN_PREFIX, Store, hash_token
+from relay.store.base import SCIM_TOKEN_PREFIX, Store
 from relay.store.configured import run_on_store
 from shared.cli import add_folder_options, paths_from, when
 from shared.exceptions import SettingsError
@@ -23,17 +23,12 @@ from shared.protocol.messages import valid_name
 
 T = TypeVar("T")
 
-#: Most verified tokens remembered at once; the cache starts over when full.
-MAX_CACHED_TOKENS = 1024
-#: What every SCIM token the store issues looks like.
-_TOKEN_TEXT = re.compile(re.escape(SCIM_TOKEN_PREFIX) + r"[A-Za-z0-9_-]{1,200}")
+_TOKEN_TEXT = token_pattern(SCIM_TOKEN_PREFIX)
 
 
 class TokenVerifier:
-    """Finds the client of a request's bearer token. A verified token is remembered for
-    ``cache_seconds`` so busy clients do not cost a store lookup per request; unknown
-    tokens are never remembered, so a token works as soon as it is created. Tokens are
-    remembered by their hash (:func:`~relay.store.base.hash_token`), as the store keeps them."""
+    """Finds the client of a request's bearer token; verified tokens are remembered for
+    ``cache_seconds`` (default 5 s, see :class:`~relay.bearer.TokenCache`)."""
 
     def __init__(
         self,
@@ -43,33 +38,24 @@ class TokenVerifier:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
-        self.cache_seconds = cache_seconds
-        self.clock = clock
-        self._known: dict[str, tuple[str, float]] = {}
+        self.cache: TokenCache[str] = TokenCache(cache_seconds=cache_seconds, clock=clock)
 
     async def client(self, authorization: str | None) -> str:
         """The client name; raises a 401 :class:`~relay.directory.errors.ScimError`."""
-        if not authorization:
-            raise unauthorized("send 'Authorization: Bearer <token>'")
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise unauthorized("the Authorization header must be 'Bearer <token>'")
+        try:
+            token = bearer(authorization)
+        except ValueError as exc:
+            raise unauthorized(str(exc)) from exc
         if not _TOKEN_TEXT.fullmatch(token):
-            # Not one of ours; and a header that is not UTF-8 could not even be hashed.
             raise unauthorized("the bearer token is not valid")
-        now = self.clock()
-        key = hash_token(token)
-        cached = self._known.get(key)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        client = await self.store.verify_scim_token(token)
+        client = await self.cache.verified(token, self.store.verify_scim_token)
         if client is None:
             raise unauthorized("the bearer token is not valid")
-        if len(self._known) >= MAX_CACHED_TOKENS:
-            self._known.clear()
-        self._known[key] = (client, now + self.cache_seconds)
         return client
+
+    def forget(self) -> None:
+        """Drop every remembered token (after a revocation through the admin API)."""
+        self.cache.forget()
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -77,7 +77,7 @@ async def test_a_token_revoked_elsewhere_stops_working_within_the_cache_time(
     api: Api, relay: ApiRelay
 ) -> None:
     # As `hatchway relay api-token revoke` does: straight in the store, behind the relay.
-    relay[API_TOKENS].cache_seconds = 0.0
+    relay[API_TOKENS].cache.cache_seconds = 0.0
     _, secret = await relay.store.create_api_token("script", ApiRole.ADMIN)
     assert (await api("GET", "/whoami", token=secret))[0] == 200
     await relay.store.revoke_api_token("script")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import pytest
 
 from relay.store.base import (
@@ -87,6 +88,19 @@ async def test_scim_clients_are_issued_listed_and_revoked(api: Api, relay: ApiRe
     status, body = await api("DELETE", "/scim-clients/entra")
     assert status == 404
     assert "entra" in body["error"]["message"]
+
+
+async def test_a_scim_token_revoked_through_the_api_stops_working_at_once(
+    api: Api, relay: ApiRelay
+) -> None:
+    _, new = await api("POST", "/scim-clients", json={"client": "okta"})
+    scim = {"Authorization": f"Bearer {new['token']}"}
+    async with aiohttp.ClientSession(headers=scim) as http:
+        async with http.get(f"{relay.url}/scim/v2/Users") as response:
+            assert response.status == 200  # verified, and remembered for a while
+        assert (await api("DELETE", "/scim-clients/okta"))[0] == 200
+        async with http.get(f"{relay.url}/scim/v2/Users") as response:
+            assert response.status == 401
 
 
 @pytest.mark.parametrize("body", [{}, {"client": ""}, {"client": "a/b"}, {"client": None}])

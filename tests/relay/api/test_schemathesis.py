@@ -20,6 +20,7 @@ from relay.settings import RelaySettings
 from relay.store.base import ApiRole, EntryKind
 from relay.store.engine_records import JobState
 from tests.relay.api.conftest import ApiRelay
+from tests.relay.api.job_helpers import JOB
 from tests.servers.ports import free_port
 from tests.servers.scim import ScimServer
 
@@ -30,15 +31,6 @@ MAX_EXAMPLES = 75
 #: timeout, 120 s, covers the relay and the seeding too).
 RUN_TIMEOUT = 100
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"
-
-JOB = """
-name = "crm"
-target = "scim"
-scope = "all"
-
-[connection]
-connector = "crm"
-"""
 
 
 @pytest.fixture

@@ -21,17 +21,9 @@ from relay.store.engine_records import (
 )
 from shared.connector import USER
 from shared.exceptions import SettingsError
+from tests.relay.api.job_helpers import JOB
 from tests.relay.engine.cycle_helpers import MemoryEngine, add_users, eventually, spec
 from tests.relay.engine.memory_target import MemoryTarget
-
-JOB = """
-name = "crm"
-target = "scim"
-scope = "all"
-
-[connection]
-connector = "crm"
-"""
 
 #: A control round every 30 s: whatever happens within seconds was brought on by a notice.
 SLOW = EngineSettings(control_interval=30.0, batch_size=5, batches_in_flight=1)

@@ -35,19 +35,12 @@ from relay.store.engine_records import (
     StagedOperation,
 )
 from tests.relay.api.cli_relay import ThreadRelay, hatchway, point_at, relay_thread, saved_logging
+from tests.relay.api.job_helpers import JOB
 from tests.servers.ports import free_port
 from tests.servers.scim import ScimServer
 
 pytestmark = pytest.mark.server
 
-JOB = """
-name = "crm"
-target = "scim"
-scope = "all"
-
-[connection]
-connector = "crm"
-"""
 #: Seconds a test waits for the relay's engine to act on a change.
 ENGINE_WAIT = 30.0
 
