@@ -178,7 +178,9 @@ def _check_tls(table: Table, certificate: str, private_key: str) -> None:
     try:
         context.load_cert_chain(certificate, private_key)
     except FileNotFoundError as exc:
-        key = "tls_certificate" if not Path(certificate).exists() else "tls_private_key"
-        raise table.error(key, f"no such file: {exc.filename}") from exc
+        # ssl's error names no file: say which of the two is missing.
+        missing = certificate if not Path(certificate).exists() else private_key
+        key = "tls_certificate" if missing == certificate else "tls_private_key"
+        raise table.error(key, f"no such file: {missing}") from exc
     except (ssl.SSLError, OSError) as exc:
         raise table.error("tls_certificate", f"cannot load the certificate and key: {exc}") from exc

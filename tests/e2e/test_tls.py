@@ -66,9 +66,12 @@ def test_relay_settings_refuse_half_a_tls_pair_and_missing_files(tmp_path):
     config.write_text(
         'tls_certificate = "/nonexistent/relay.pem"\ntls_private_key = "/nonexistent/k"\n'
     )
-    with pytest.raises(SettingsError, match=r"tls_certificate: no such file"):
+    with pytest.raises(SettingsError, match=r"tls_certificate: no such file: /nonexistent/relay"):
         RelaySettings.load(config)
     ca, cert, _ = make_pki(tmp_path)
+    config.write_text(f'tls_certificate = "{cert}"\ntls_private_key = "/nonexistent/k"\n')
+    with pytest.raises(SettingsError, match=r"tls_private_key: no such file: /nonexistent/k$"):
+        RelaySettings.load(config)
     config.write_text(f'tls_certificate = "{cert}"\ntls_private_key = "{ca}"\n')
     with pytest.raises(SettingsError, match="cannot load the certificate and key"):
         RelaySettings.load(config)
