@@ -20,7 +20,7 @@ from relay.api.exceptions import ApiError, Unavailable
 from relay.api.metrics import STORE_TIMEOUT
 from relay.api.routes import json_response
 from relay.exceptions import StoreError
-from relay.keys import API_TOKENS, HUB, METRICS, SETTINGS, STORE
+from relay.keys import API_TOKENS, ENGINE, HUB, METRICS, SETTINGS, STORE
 from relay.store.base import ApiRole
 
 log = structlog.get_logger("relay.health")
@@ -65,7 +65,9 @@ async def metrics(request: web.Request) -> web.Response:
         except StoreError as exc:
             log.warning("token check failed: the store fails", error=str(exc))
             return _error(Unavailable("the store failed; the relay's log says why"))
-    body, content_type = await app[METRICS].scrape(app[STORE], request.headers.get("Accept"))
+    body, content_type = await app[METRICS].scrape(
+        app[STORE], app[ENGINE].running_cycles(), request.headers.get("Accept")
+    )
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

@@ -1,22 +1,28 @@
 """The relay's Prometheus metrics, and the recent throughput the dashboard charts.
 
 Each relay application has its own :class:`~prometheus_client.CollectorRegistry` (never
-the library's global one), so several relays in one process (tests) count apart. Three
+the library's global one), so several relays in one process (tests) count apart. Four
 kinds of figures:
 
 - counted as they happen, told by the engine (:class:`Metrics` is its observer):
   ``hatchway_operations_total``, ``hatchway_cycle_duration_seconds``,
   ``hatchway_change_latency_seconds``;
+- read from the engine's memory at scrape time: ``hatchway_cycle_running_seconds`` (a
+  histogram tells a cycle's length only once it ends, too late for one that hangs);
 - read from the hub at scrape time: ``hatchway_agents_connected``,
   ``hatchway_agent_batches_in_flight``, ``hatchway_agent_batches_queued``;
-- read from the store at scrape time, in two cheap queries under one timeout:
-  ``hatchway_agents``, ``hatchway_jobs``, ``hatchway_job_quarantined``. A store that fails
-  or does not answer leaves these out and sets ``hatchway_store_up`` to 0: the scrape
-  still answers (``/readyz`` tells the failure).
+- read from the store at scrape time, in three cheap queries under one timeout:
+  ``hatchway_agents``, ``hatchway_jobs``, ``hatchway_job_quarantined``,
+  ``hatchway_staged_deprovisions``. A store that fails or does not answer leaves these out
+  and sets ``hatchway_store_up`` to 0: the scrape still answers (``/readyz`` tells the
+  failure).
 
-A scrape reads the hub and the store on the event loop, then writes the text in a thread:
-with a thousand jobs the text is megabytes and takes most of a second to write, which
-would otherwise hold up every agent's websocket and every API call meanwhile.
+A job's series carry its name as ``job_name``: Prometheus keeps ``job`` for its own scrape
+job (it would rename ours ``exported_job``).
+
+A scrape reads the engine, the hub and the store on the event loop, then writes the text
+in a thread: with a thousand jobs the text is megabytes and takes most of a second to
+write, which would otherwise hold up every agent's websocket and every API call meanwhile.
 """
 
 from __future__ import annotations
@@ -38,7 +44,15 @@ from relay.engine.work import Outcome
 from relay.exceptions import StoreError
 from relay.hub.hub import Hub
 from relay.store.base import Store
-from relay.store.engine_records import CycleKind, CycleState, JobState, LogAction, LogStatus
+from relay.store.engine_records import (
+    CycleKind,
+    CycleRecord,
+    CycleState,
+    JobState,
+    LogAction,
+    LogStatus,
+    StagedDecision,
+)
 
 log = structlog.get_logger("relay.metrics")
 
@@ -130,28 +144,31 @@ class StoreReading:
 
     agents: dict[str, int]
     jobs: dict[str, JobState]
+    #: Deprovisions waiting for approval, by job (jobs with none left out).
+    staged: dict[str, int]
 
 
 class Metrics(EngineObserver):
-    """The relay's metrics: the engine's observer, the hub's and the store's figures at
-    scrape time, and :attr:`throughput` for the admin API. ``clock`` (Unix time) is the
-    throughput's."""
+    """The relay's metrics: the engine's observer, the engine's, the hub's and the store's
+    figures at scrape time, and :attr:`throughput` for the admin API. ``clock`` (Unix time)
+    is the throughput's and tells how long running cycles have run."""
 
     def __init__(self, hub: Hub, *, clock: Callable[[], float] = time.time) -> None:
         self.hub = hub
+        self.clock = clock
         self.registry = CollectorRegistry()
         self.throughput = Throughput(clock=clock)
         self._operations = Counter(
             "hatchway_operations",
             "Object actions carried out in targets (as in the provisioning logs), by job,"
             " connector type, action and result",
-            ["job", "connector_type", "action", "result"],
+            ["job_name", "connector_type", "action", "result"],
             registry=self.registry,
         )
         self._cycles = Histogram(
             "hatchway_cycle_duration_seconds",
             "Seconds from a cycle's start to its end, by job, kind and final state",
-            ["job", "kind", "state"],
+            ["job_name", "kind", "state"],
             buckets=CYCLE_BUCKETS,
             registry=self.registry,
         )
@@ -159,7 +176,7 @@ class Metrics(EngineObserver):
             "hatchway_change_latency_seconds",
             "Seconds from a directory change (its time in the change log) to the target's"
             " successful answer, for incremental work, by job",
-            ["job"],
+            ["job_name"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -192,25 +209,35 @@ class Metrics(EngineObserver):
     # Scrapes --------------------------------------------------------------------------------
 
     async def scrape(
-        self, store: Store, accept: str | None, *, timeout: float = STORE_TIMEOUT
+        self,
+        store: Store,
+        running: Sequence[CycleRecord],
+        accept: str | None,
+        *,
+        timeout: float = STORE_TIMEOUT,
     ) -> tuple[bytes, str]:
         """The exposition body and its content type (the format ``accept`` asks for:
-        Prometheus text, or OpenMetrics). The store is given ``timeout`` seconds."""
+        Prometheus text, or OpenMetrics). ``running`` are the cycles the engine runs now
+        (:meth:`~relay.engine.engine.Engine.running_cycles`). The store is given
+        ``timeout`` seconds."""
         reading = await read_store(store, timeout=timeout)
         encode, content_type = choose_encoder(accept or "")
-        # The hub's figures are read here, on the loop that changes them; the counters
-        # take their own locks, so the text can be written in a thread.
-        snapshot = _Scrape(self.registry, list(_live(self.hub, reading)))
+        # The hub's figures are read here (the engine's were, by the caller), on the loop
+        # that changes them; the counters take their own locks, so the text can be written
+        # in a thread.
+        live = [_running(running, self.clock()), *_live(self.hub, reading)]
+        snapshot = _Scrape(self.registry, live)
         return await asyncio.to_thread(encode, snapshot), content_type
 
 
 async def read_store(store: Store, *, timeout: float = STORE_TIMEOUT) -> StoreReading | None:
-    """Agents by state and every job's state; None (logged) when the store fails or does
-    not answer within ``timeout`` seconds."""
+    """Agents by state, every job's state and its deprovisions waiting for approval; None
+    (logged) when the store fails or does not answer within ``timeout`` seconds."""
     try:
         async with asyncio.timeout(timeout):
             agents = await store.list_agents()
             jobs = await store.list_jobs()
+            staged = await store.staged_counts(StagedDecision.PENDING)
     except TimeoutError:
         log.warning("metrics: the store did not answer", timeout=timeout)
         return None
@@ -220,7 +247,7 @@ async def read_store(store: Store, *, timeout: float = STORE_TIMEOUT) -> StoreRe
     by_state = dict.fromkeys(AGENT_STATES, 0)
     for agent in agents:
         by_state[agent.state] = by_state.get(agent.state, 0) + 1
-    return StoreReading(by_state, {job.name: job.state for job in jobs})
+    return StoreReading(by_state, {job.name: job.state for job in jobs}, staged)
 
 
 class _Scrape(CollectorRegistry):
@@ -235,6 +262,19 @@ class _Scrape(CollectorRegistry):
     def collect(self) -> Iterator[Metric]:
         yield from self._counted.collect()
         yield from self._live
+
+
+def _running(cycles: Sequence[CycleRecord], now: float) -> Metric:
+    """How long each running initial and reconcile cycle has run, from its start (an
+    initial cycle resumed after a restart counts from its first start)."""
+    running = GaugeMetricFamily(
+        "hatchway_cycle_running_seconds",
+        "Seconds the job's running initial or reconcile cycle has run so far",
+        labels=["job_name", "kind"],
+    )
+    for cycle in sorted(cycles, key=lambda c: c.job):
+        running.add_metric([cycle.job, cycle.kind.value], max(now - cycle.started_at, 0.0))
+    return running
 
 
 def _live(hub: Hub, reading: StoreReading | None) -> Iterator[Metric]:
@@ -277,8 +317,14 @@ def _live(hub: Hub, reading: StoreReading | None) -> Iterator[Metric]:
     quarantined = GaugeMetricFamily(
         "hatchway_job_quarantined",
         "1 while the job is quarantined (its target refused it or kept failing)",
-        labels=["job"],
+        labels=["job_name"],
+    )
+    staged = GaugeMetricFamily(
+        "hatchway_staged_deprovisions",
+        "Deprovisions the job's deletion guard staged, waiting for approval",
+        labels=["job_name"],
     )
     for name, job_state in sorted(reading.jobs.items()):
         quarantined.add_metric([name], 1 if job_state is JobState.QUARANTINED else 0)
-    yield from (agents, jobs, quarantined)
+        staged.add_metric([name], reading.staged.get(name, 0))
+    yield from (agents, jobs, quarantined, staged)

@@ -369,6 +369,20 @@ class Engine:
             eta = max(cycle.total - cycle.done, 0) / rate
         return Progress(cycle.kind, cycle.done, cycle.total, rate, eta, cycle.id, cycle.started_at)
 
+    def running_cycles(self) -> list[CycleRecord]:
+        """The initial and reconcile cycles this relay's job tasks run now, as the tasks
+        last saw them (no store read: a metrics scrape asks for every job at once).
+        Incremental work is left out: its cycle records roll over every hour. A task that
+        has ended (quarantined) or waits to try again after a failure runs none."""
+        return [
+            current.cycle
+            for current in self._tasks.values()
+            if not current.task.done()
+            and current.cycle is not None
+            and current.cycle.state is CycleState.RUNNING
+            and current.cycle.kind is not CycleKind.INCREMENTAL
+        ]
+
     def in_flight_since(self, job: str, kind: EntryKind, entry_id: str) -> float | None:
         """When the object's operations went to the target, if they are there now (None:
         not in flight, or the job does not run here)."""

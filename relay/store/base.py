@@ -553,6 +553,11 @@ class Store(abc.ABC):
         """How many of the job's staged operations have ``decision``."""
 
     @abc.abstractmethod
+    async def staged_counts(self, decision: StagedDecision) -> dict[str, int]:
+        """How many staged operations have ``decision``, by job, in one query (for a
+        metrics scrape of many jobs); jobs with none are left out."""
+
+    @abc.abstractmethod
     async def decide_staged(
         self, job: str, decision: StagedDecision, ids: Sequence[int] | None = None
     ) -> int:

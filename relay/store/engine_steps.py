@@ -472,6 +472,13 @@ class EngineSteps:
         )
         return int(rows[0][0])
 
+    def staged_counts(self, decision: StagedDecision) -> Steps:
+        rows = yield self.sql(
+            "SELECT job, count(*) FROM engine_staged WHERE decision = ? GROUP BY job",
+            (decision.value,),
+        )
+        return {str(job): int(count) for job, count in rows}
+
     def decide_staged(
         self, job: str, decision: StagedDecision, ids: Sequence[int] | None, now: float
     ) -> Steps:

@@ -182,6 +182,10 @@ class EngineMethods(Store):
         count: int = await self._read(self._engine.count_staged(job, decision))
         return count
 
+    async def staged_counts(self, decision: StagedDecision) -> dict[str, int]:
+        counts: dict[str, int] = await self._read(self._engine.staged_counts(decision))
+        return counts
+
     async def decide_staged(
         self, job: str, decision: StagedDecision, ids: Sequence[int] | None = None
     ) -> int:

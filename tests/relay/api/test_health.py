@@ -102,10 +102,12 @@ async def test_readyz_fails_and_metrics_say_so_while_the_database_is_down(
     postgres_relay: tuple[RelayHarness, str], postgres_server: PostgresServer
 ) -> None:
     relay, _ = postgres_relay
+    await relay.store.create_job("hr", 'target = "scim"\n')
     status, text = await get(f"{relay.url}/metrics")
     assert status == 200
     assert store_up(text) == 1
     assert "hatchway_jobs{" in text
+    assert 'hatchway_staged_deprovisions{job_name="hr"} 0.0' in text
 
     postgres_server.stop()
     status, body = await get(f"{relay.url}/readyz")
@@ -120,5 +122,6 @@ async def test_readyz_fails_and_metrics_say_so_while_the_database_is_down(
     assert status == 200
     assert store_up(text) == 0
     assert "hatchway_jobs{" not in text
+    assert "hatchway_staged_deprovisions{" not in text
     assert "hatchway_agents_connected 0.0" in text
     assert await get(f"{relay.url}/healthz") == (200, {"status": "ok", "agents_connected": 0})

@@ -1,6 +1,10 @@
 """``/metrics``: what a relay counts while it provisions a real SCIM server through its
-built-in agent and sends batches to a real agent process, who may read it, and the
-throughput ring behind the overview's operations per second."""
+built-in agent and sends batches to a real agent process, the deprovisions waiting for
+approval and the cycles running now, who may read it, and the throughput ring behind the
+overview's operations per second.
+
+The SCIM server sits behind a gate (tests/relay/api/gate.py), open unless a test closes it
+to hold a cycle while it scrapes."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +29,21 @@ from relay.engine.work import Outcome
 from relay.hub.hub import Hub
 from relay.keys import METRICS
 from relay.settings import RelaySettings
-from relay.store.base import EntryKind
-from relay.store.engine_records import CycleKind, CycleState, JobState, LogAction, LogStatus
+from relay.store.base import EntryKind, EntryWrite
+from relay.store.engine_records import (
+    CycleKind,
+    CycleState,
+    JobState,
+    LogAction,
+    LogStatus,
+    StagedDecision,
+)
 from relay.store.sqlite import SqliteStore
 from shared.protocol.messages import Limits
 from tests.e2e.harness import registered_agent
 from tests.e2e.test_batches import _users_table, creates, sql_settings
 from tests.relay.api.conftest import ApiRelay
+from tests.relay.api.gate import Gate, gate_before
 from tests.servers.ports import free_port
 from tests.servers.scim import ScimServer
 from tests.servers.sqlite import SqliteOdbcDatabase
@@ -51,12 +63,18 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture
-def relay_settings(scim_server: ScimServer) -> RelaySettings:
-    """A relay with a built-in SCIM connector on the test SCIM server, a quick engine, and
-    one batch in flight per agent (so a second one queues)."""
+async def gate(scim_server: ScimServer) -> AsyncIterator[Gate]:
+    async with gate_before(f"http://{scim_server.host}:{scim_server.port}") as gate:
+        yield gate
+
+
+@pytest.fixture
+def relay_settings(scim_server: ScimServer, gate: Gate) -> RelaySettings:
+    """A relay with a built-in SCIM connector on the test SCIM server (through the gate), a
+    quick engine, and one batch in flight per agent (so a second one queues)."""
     table: dict[str, Any] = {
         "type": "scim",
-        "base_url": scim_server.base_url,
+        "base_url": gate.url + "/v2",
         "token": scim_server.token,
         "timeout": 10.0,
     }
@@ -136,16 +154,19 @@ async def test_provisioning_is_counted_by_result_and_connector_type(relay: ApiRe
     assert status == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     samples = parse(text)
-    created = {"job": JOB, "connector_type": "scim", "action": "create", "result": "success"}
+    created = {"job_name": JOB, "connector_type": "scim", "action": "create", "result": "success"}
     assert value(samples, "hatchway_operations_total", **created) == 3
-    initial = {"job": JOB, "kind": "initial", "state": "done"}
+    initial = {"job_name": JOB, "kind": "initial", "state": "done"}
     assert value(samples, "hatchway_cycle_duration_seconds_count", **initial) == 1
     assert value(samples, "hatchway_jobs", state="running") == 1
     assert value(samples, "hatchway_jobs", state="quarantined") == 0
-    assert value(samples, "hatchway_job_quarantined", job=JOB) == 0
+    assert value(samples, "hatchway_job_quarantined", job_name=JOB) == 0
+    assert value(samples, "hatchway_staged_deprovisions", job_name=JOB) == 0
     assert value(samples, "hatchway_store_up") == 1
     assert value(samples, "hatchway_agents_connected") == 0
-    assert value(samples, "hatchway_change_latency_seconds_count", job=JOB) is None
+    assert value(samples, "hatchway_change_latency_seconds_count", job_name=JOB) is None
+    # No label is called `job`: Prometheus keeps that one for its scrape job.
+    assert all("job" not in dict(labels) for _, labels in samples)
 
     entry = await store.get_entry(EntryKind.USER, ids[0])
     await store.update_entry(
@@ -153,12 +174,12 @@ async def test_provisioning_is_counted_by_result_and_connector_type(relay: ApiRe
     )
     samples = await scraped_until(
         relay,
-        lambda s: (value(s, "hatchway_change_latency_seconds_count", job=JOB) or 0) >= 1,
+        lambda s: (value(s, "hatchway_change_latency_seconds_count", job_name=JOB) or 0) >= 1,
         "the change's latency",
     )
     updated = {**created, "action": "update"}
     assert value(samples, "hatchway_operations_total", **updated) == 1
-    latency = value(samples, "hatchway_change_latency_seconds_sum", job=JOB)
+    latency = value(samples, "hatchway_change_latency_seconds_sum", job_name=JOB)
     assert latency is not None and 0 <= latency < DEADLINE
     assert relay.app is not None
     throughput = relay.app[METRICS].throughput
@@ -214,6 +235,123 @@ async def test_batches_in_flight_and_queued_per_agent(
                 await task
         if not agent.exited:
             await agent.kill()
+
+
+GUARDED_SPEC = """
+target = "scim"
+scope = "all"
+
+[connection]
+connector = "cloud"
+
+[deprovision]
+users = "delete"
+
+[guard]
+threshold = 2
+settle = 0.2
+"""
+
+
+async def running_job(relay: ApiRelay, spec: str, users: int) -> list[str]:
+    """Users made in the directory (names unique to the test: the SCIM server serves every
+    test), and the job JOB running with its initial cycle done; the users' ids."""
+    store = relay.store
+    prefix = f"metrics-{uuid.uuid4().hex[:8]}"
+    ids = [
+        (await store.create_entry(EntryKind.USER, {"userName": f"{prefix}-{i}"})).id
+        for i in range(users)
+    ]
+    await store.create_job(JOB, spec)
+    await store.update_job(JOB, state=JobState.RUNNING)
+
+    async def initial_done() -> bool:
+        return (await store.get_job(JOB)).initial_done
+
+    await until(initial_done, "the initial cycle")
+    return ids
+
+
+@pytest.mark.server
+async def test_deprovisions_waiting_for_approval_are_shown_per_job(relay: ApiRelay) -> None:
+    ids = await running_job(relay, GUARDED_SPEC, 4)
+    await relay.store.create_job("idle", SPEC)
+    status, text, _ = await scrape(relay, relay.viewer_token)
+    assert status == 200
+    samples = parse(text)
+    assert value(samples, "hatchway_staged_deprovisions", job_name=JOB) == 0
+    assert value(samples, "hatchway_staged_deprovisions", job_name="idle") == 0
+
+    # Three deletions where the guard lets two through: all three wait for approval.
+    await relay.store.write_entries(
+        [EntryWrite(EntryKind.USER, entry_id=i, delete=True) for i in ids[:3]]
+    )
+    samples = await scraped_until(
+        relay,
+        lambda s: value(s, "hatchway_staged_deprovisions", job_name=JOB) == 3,
+        "three deprovisions staged",
+    )
+    assert value(samples, "hatchway_staged_deprovisions", job_name="idle") == 0
+    staged = {"job_name": JOB, "connector_type": "scim", "action": "delete", "result": "staged"}
+    assert value(samples, "hatchway_operations_total", **staged) == 3
+
+    [first, *_] = await relay.store.list_staged(JOB, decision=StagedDecision.PENDING)
+    await relay.store.decide_staged(JOB, StagedDecision.REJECTED, [first.id])
+    _, text, _ = await scrape(relay, relay.viewer_token)
+    assert value(parse(text), "hatchway_staged_deprovisions", job_name=JOB) == 2
+    await relay.store.decide_staged(JOB, StagedDecision.APPROVED)
+    _, text, _ = await scrape(relay, relay.viewer_token)
+    assert value(parse(text), "hatchway_staged_deprovisions", job_name=JOB) == 0
+
+
+@pytest.mark.server
+async def test_a_running_reconcile_shows_how_long_it_has_run(relay: ApiRelay, gate: Gate) -> None:
+    await running_job(relay, SPEC, 2)
+    status, text, _ = await scrape(relay, relay.viewer_token)
+    assert status == 200
+    running = "hatchway_cycle_running_seconds"
+    assert [k for k in parse(text) if k[0] == running] == []  # the initial cycle has ended
+
+    # The reconcile starts, then waits at the gate for the SCIM server's users.
+    gate.close()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{relay.api_url}/jobs/{JOB}/reconcile",
+            headers={"Authorization": f"Bearer {relay.admin_token}"},
+        ) as response,
+    ):
+        assert response.status == 202, await response.text()
+
+    async def held() -> bool:
+        return gate.held > 0
+
+    await until(held, "the reconcile held at the gate")
+    [cycle] = [
+        c
+        for c in await relay.store.list_cycles(JOB, state=CycleState.RUNNING)
+        if c.kind is CycleKind.RECONCILE
+    ]
+    before = time.time()
+    status, text, _ = await scrape(relay, relay.viewer_token)
+    after = time.time()
+    assert status == 200
+    samples = parse(text)
+    assert [k for k in samples if k[0] == running] == [
+        (running, frozenset({("job_name", JOB), ("kind", "reconcile")}))
+    ]
+    seconds = value(samples, running, job_name=JOB, kind="reconcile")
+    assert seconds is not None
+    assert before - cycle.started_at <= seconds <= after - cycle.started_at
+
+    gate.open()
+    samples = await scraped_until(
+        relay,
+        lambda s: not [k for k in s if k[0] == running],
+        "the reconcile's end",
+    )
+    done = {"job_name": JOB, "kind": "reconcile", "state": "done"}
+    assert value(samples, "hatchway_cycle_duration_seconds_count", **done) == 1
 
 
 async def test_metrics_need_an_api_token(relay: ApiRelay) -> None:
@@ -298,7 +436,8 @@ async def test_a_scrape_of_many_jobs_leaves_the_event_loop_free(relay: ApiRelay)
     scraped.set()
     await ticking
     assert status == 200
-    assert value(parse(text), "hatchway_change_latency_seconds_count", job=f"job-{MANY_JOBS - 1}")
+    last = f"job-{MANY_JOBS - 1}"
+    assert value(parse(text), "hatchway_change_latency_seconds_count", job_name=last)
     # The loop went on while the text was written: no pause near the scrape's length.
     assert max(gaps) < took / 2, f"the loop stopped for {max(gaps):.2f} s of {took:.2f} s"
 

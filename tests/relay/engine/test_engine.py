@@ -1,7 +1,8 @@
 """The engine inside a real relay: a job provisions a SQL database through an agent process
 (SQLite over ODBC, and PostgreSQL), follows changes, and stages a mass deletion until it is
 approved. And the engine's own duties: resuming an interrupted initial cycle in a new
-engine, and quarantining a job whose target refuses it."""
+engine, telling which initial and reconcile cycles run now (for the metrics), and
+quarantining a job whose target refuses it."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from relay.store.engine_records import (
     JobState,
     StagedDecision,
 )
-from shared.connector import USER, Operation, OperationError, OperationResult
+from shared.connector import USER, Action, Operation, OperationError, OperationResult
 from shared.exceptions import ErrorClass
 from tests.e2e.harness import AgentProcess, RelayHarness, registered_agent
 from tests.relay.engine.cycle_helpers import MemoryEngine, add_users, eventually, job_run, spec
@@ -295,6 +296,71 @@ async def test_provisioning_on_demand_leaves_the_initial_cycles_progress_alone(
     assert progress is not None and (progress.done, progress.total) == (10, 20)
 
 
+def hold_writes(target: MemoryTarget) -> None:
+    """Hold the target's next write until ``target.released`` is set."""
+    target.holding, target.released = asyncio.Event(), asyncio.Event()
+    target.hold_after = target.writes
+
+
+async def test_the_running_initial_and_reconcile_cycles_are_known_at_once(store: Store) -> None:
+    await add_users(store, 10)
+    target = MemoryTarget()
+    target.hold_after = 5
+    await store.create_job("mem", spec())
+    await store.update_job("mem", state=JobState.RUNNING)
+    engine = MemoryEngine(store, target, SETTINGS)
+    await engine.start()
+    try:
+        await asyncio.wait_for(target.holding.wait(), 10)
+        [initial] = engine.running_cycles()
+        [stored] = await store.list_cycles("mem", state=CycleState.RUNNING)
+        assert (initial.id, initial.job, initial.kind) == (stored.id, "mem", CycleKind.INITIAL)
+        assert initial.started_at == stored.started_at
+
+        target.hold_after = None
+        target.released.set()
+        await eventually(lambda: not engine.running_cycles(), what="the initial cycle's end")
+        assert (await store.get_job("mem")).initial_done
+
+        # Incremental work runs in a cycle record of its own, which is left out.
+        [user] = await store.entries_page(EntryKind.USER, limit=1)
+        hold_writes(target)
+        await store.update_entry(
+            EntryKind.USER, user.id, resource={**user.resource, "displayName": "Renamed"}
+        )
+        await asyncio.wait_for(target.holding.wait(), 10)
+        [incremental] = await store.list_cycles("mem", state=CycleState.RUNNING)
+        assert incremental.kind is CycleKind.INCREMENTAL
+        assert engine.running_cycles() == []
+        target.hold_after = None
+        target.released.set()
+        renamed = user.resource["userName"]
+        await eventually(
+            lambda: target.by_name(USER)[renamed]["display_name"] == "Renamed",
+            what="the rename in the target",
+        )
+
+        # A reconcile recreating an object deleted behind the job's back, held there.
+        [gone, *_] = [a for a, o in target.objects[USER].items() if o["user_name"] != renamed]
+        del target.objects[USER][gone]
+        hold_writes(target)
+        engine.reconcile_now("mem")
+        await asyncio.wait_for(target.holding.wait(), 10)
+        [reconcile] = engine.running_cycles()
+        assert (reconcile.job, reconcile.kind) == ("mem", CycleKind.RECONCILE)
+        assert (await store.get_cycle(reconcile.id)).state is CycleState.RUNNING
+        target.hold_after = None
+        target.released.set()
+        await eventually(lambda: not engine.running_cycles(), what="the reconcile's end")
+        assert (await store.get_cycle(reconcile.id)).state is CycleState.DONE
+        # The job's task is back to its incremental cycle, still running and left out.
+        running = await store.list_cycles("mem", state=CycleState.RUNNING)
+        assert [c.id for c in running] == [incremental.id]
+    finally:
+        await engine.stop()
+    assert engine.running_cycles() == []
+
+
 class RefusingTarget(MemoryTarget):
     async def run(
         self, operations: Sequence[Operation], *, timeout: float | None = 120.0
@@ -321,6 +387,37 @@ async def test_a_target_refusing_the_credentials_quarantines_the_job(store: Stor
     assert "invalid credentials" in job.quarantine_reason
     assert job.next_attempt_at is not None
     assert job.next_attempt_at >= job.updated_at + SETTINGS.quarantine.schedule[0] - 1
+
+
+class WriteRefusingTarget(RefusingTarget):
+    """Answers reads (the schema, the objects to link) and refuses every write."""
+
+    async def run(
+        self, operations: Sequence[Operation], *, timeout: float | None = 120.0
+    ) -> list[OperationResult]:
+        if all(op.action in (Action.SCHEMA, Action.SEARCH) for op in operations):
+            return await MemoryTarget.run(self, operations, timeout=timeout)
+        return await super().run(operations, timeout=timeout)
+
+
+async def test_a_quarantined_jobs_unfinished_initial_cycle_is_not_running(store: Store) -> None:
+    await add_users(store, 3)
+    await store.create_job("mem", spec())
+    await store.update_job("mem", state=JobState.RUNNING)
+    engine = MemoryEngine(store, WriteRefusingTarget(), SETTINGS)
+    await engine.start()
+    try:
+
+        async def quarantined() -> bool:
+            return (await store.get_job("mem")).state is JobState.QUARANTINED
+
+        await eventually(quarantined, timeout=10, what="quarantine")
+        # Kept in the store to resume from its checkpoint, but nothing runs it now.
+        [initial] = await store.list_cycles("mem", state=CycleState.RUNNING)
+        assert initial.kind is CycleKind.INITIAL
+        assert engine.running_cycles() == []
+    finally:
+        await engine.stop()
 
 
 async def test_provision_on_demand_and_dry_run_of_a_job_not_running(store: Store) -> None:

@@ -438,6 +438,26 @@ async def test_staged_operations_are_counted_and_read_in_pages(store: Store) -> 
     assert await store.count_staged("other", StagedDecision.PENDING) == 0
 
 
+async def test_staged_operations_are_counted_by_job_at_once(store: Store) -> None:
+    assert await store.staged_counts(StagedDecision.PENDING) == {}
+    cycle = await job_with_cycle(store)
+    await store.create_job("other", SPEC)
+    other = (await store.start_cycle("other", CycleKind.RECONCILE)).id
+    await store.create_job("idle", SPEC)
+    await store.record_batch(
+        CycleWrite(JOB, staged=tuple(staged(f"u{n}", cycle) for n in range(3)))
+    )
+    await store.record_batch(
+        CycleWrite("other", staged=(replace(staged("u9", other), job="other"),))
+    )
+    first = (await store.list_staged(JOB))[0]
+    await store.decide_staged(JOB, StagedDecision.REJECTED, [first.id])
+
+    assert await store.staged_counts(StagedDecision.PENDING) == {JOB: 2, "other": 1}
+    assert await store.staged_counts(StagedDecision.REJECTED) == {JOB: 1}
+    assert await store.staged_counts(StagedDecision.APPROVED) == {}
+
+
 # Logs ----------------------------------------------------------------------------------------
 
 
