@@ -103,11 +103,13 @@ def retry_json(retry: RetryRecord) -> dict[str, Any]:
 
 
 async def job_json(
-    store: Store, engine: Engine, record: JobRecord, *, detail: bool
+    store: Store, engine: Engine, record: JobRecord, *, detail: bool, staged: int | None = None
 ) -> dict[str, Any]:
     """A job as the API shows it: the summary of a list, or with ``detail`` its file too.
-    ``progress`` is the current cycle's, when the job runs in this relay."""
-    staged = await store.count_staged(record.name, StagedDecision.PENDING)
+    ``progress`` is the current cycle's, when the job runs in this relay. ``staged``, the
+    pending deprovisions, is counted here unless given (a list counts them in one query)."""
+    if staged is None:
+        staged = await store.count_staged(record.name, StagedDecision.PENDING)
     progress = await engine.progress(record.name)
     out: dict[str, Any] = {
         "name": record.name,

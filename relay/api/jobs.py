@@ -115,7 +115,11 @@ async def _engine_call(work: Awaitable[T], what: str) -> T:
 
 async def _list_jobs(request: web.Request) -> web.Response:
     store, engine = request.config_dict[STORE], request.config_dict[ENGINE]
-    items = [await views.job_json(store, engine, r, detail=False) for r in await store.list_jobs()]
+    staged = await store.staged_counts(StagedDecision.PENDING)
+    items = [
+        await views.job_json(store, engine, r, detail=False, staged=staged.get(r.name, 0))
+        for r in await store.list_jobs()
+    ]
     return json_response({"items": items, "next": None})
 
 

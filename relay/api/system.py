@@ -38,14 +38,13 @@ async def _overview(request: web.Request) -> web.Response:
     agents = await store.list_agents()
     agent_states = [a.state for a in agents]
     jobs = await store.list_jobs()
+    staged = await store.staged_counts(StagedDecision.PENDING)
     by_state = {state.value: 0 for state in JobState}
     waiting = 0
     for job in jobs:
         by_state[job.state.value] += 1
         # As the job's summary says it: a paused job waits for nobody.
-        if job.state is not JobState.PAUSED and await store.count_staged(
-            job.name, StagedDecision.PENDING
-        ):
+        if job.state is not JobState.PAUSED and staged.get(job.name):
             waiting += 1
     _, users = await store.query_entries(EntryKind.USER, Query(count=0))
     _, groups = await store.query_entries(EntryKind.GROUP, Query(count=0))

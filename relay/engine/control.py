@@ -9,6 +9,7 @@ control round, which a caller inside the relay brings forward with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from enum import StrEnum
 
@@ -102,8 +103,15 @@ async def decide(
 def connection_text(record: JobRecord) -> str:
     """Where the job writes, as people read it: "agent / connector", "built-in /
     connector", or "(invalid: ...)" for a stored file that no longer parses."""
+    return _connection_text(record.name, record.spec)
+
+
+@functools.lru_cache(maxsize=1024)
+def _connection_text(name: str, spec: str) -> str:
+    # Parsing a job file compiles its mappings (about 0.1 ms): a list of jobs would
+    # parse every file on every refresh of the dashboard.
     try:
-        settings = jobs.parse(record.spec, source=f"job {record.name}", name=record.name)
+        settings = jobs.parse(spec, source=f"job {name}", name=name)
     except SettingsError as exc:
         return f"(invalid: {exc})"
     agent = settings.connection.agent or "built-in"
