@@ -27,8 +27,11 @@ _NAME = path_param("name", "the agent's name")
 
 def agent_json(agent: AgentRecord, hub: Hub) -> dict[str, Any]:
     """An agent as the API shows it; ``in_flight`` and ``queued`` count the batches this
-    relay holds for it (sent and not answered, waiting to be sent)."""
+    relay holds for it (sent and not answered, waiting to be sent), the ``operations_``
+    figures the operations in them."""
     link = hub.links.get(agent.name)
+    sent = list(link.sent.values()) if link is not None else []
+    waiting = list(link.queue) if link is not None else []
     state = agent.state
     return {
         "name": agent.name,
@@ -41,8 +44,10 @@ def agent_json(agent: AgentRecord, hub: Hub) -> dict[str, Any]:
         "last_heartbeat": iso(agent.last_seen_at),
         "disconnected_at": iso(agent.disconnected_at),
         "revoked_at": iso(agent.revoked_at),
-        "in_flight": len(link.sent) if link is not None else 0,
-        "queued": len(link.queue) if link is not None else 0,
+        "in_flight": len(sent),
+        "queued": len(waiting),
+        "operations_in_flight": sum(len(b.operations) for b in sent),
+        "operations_queued": sum(len(b.operations) for b in waiting),
     }
 
 
@@ -89,6 +94,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "revoked_at",
             "in_flight",
             "queued",
+            "operations_in_flight",
+            "operations_queued",
         ],
         "properties": {
             "name": {"type": "string"},
@@ -125,6 +132,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "integer",
                 "minimum": 0,
                 "description": "batches waiting on this relay to be sent to the agent",
+            },
+            "operations_in_flight": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "operations in the batches in flight",
+            },
+            "operations_queued": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "operations in the batches queued",
             },
         },
     },

@@ -326,7 +326,7 @@ def _agents_list(args: argparse.Namespace) -> int:
     if not agents:
         print("no agents registered: hatchway relay token create --name NAME makes a token")
         return 0
-    out = table("NAME", "STATE", "SINCE (UTC)", "SOFTWARE", "PROTOCOL", "CONNECTORS", "BATCHES")
+    out = table("NAME", "STATE", "SINCE (UTC)", "SOFTWARE", "PROTOCOL", "CONNECTORS", "OPERATIONS")
     for a in agents:
         out.add_row(
             a["name"],
@@ -335,7 +335,7 @@ def _agents_list(args: argparse.Namespace) -> int:
             a.get("software") or "-",
             protocol_text(a.get("protocol_version")),
             _connectors(a),
-            f"{a.get('in_flight', 0)} sent, {a.get('queued', 0)} queued",
+            f"{a.get('operations_in_flight', 0)} in flight, {a.get('operations_queued', 0)} queued",
         )
     console().print(out)
     return 0
@@ -351,8 +351,10 @@ def agent_lines(a: dict[str, Any]) -> list[tuple[str, str]]:
         ("registered", f"{shown(a.get('registered_at'))} UTC"),
         ("last heard", f"{shown(a.get('last_heartbeat'))} UTC"),
         (
-            "batches",
-            f"{a.get('in_flight', 0)} sent and not answered, {a.get('queued', 0)} waiting",
+            "operations",
+            f"{a.get('operations_in_flight', 0)} in flight ({a.get('in_flight', 0)} batches)"
+            f" sent and not answered, {a.get('operations_queued', 0)} waiting"
+            f" ({a.get('queued', 0)} batches)",
         ),
     ]
 

@@ -29,8 +29,8 @@ function row(agent) {
       agent.state === "registered" ? ["registered ", when(agent.registered_at)] : null,
     ),
     h("td", null, when(agent.last_heartbeat)),
-    h("td", { class: "num" }, number(agent.in_flight)),
-    h("td", { class: "num" }, number(agent.queued)),
+    h("td", { class: "num" }, number(agent.operations_in_flight), ` (${number(agent.in_flight)} batches)`),
+    h("td", { class: "num" }, number(agent.operations_queued), ` (${number(agent.queued)} batches)`),
   );
 }
 
@@ -49,7 +49,7 @@ export async function agentsPage(view, _route, context) {
     put(
       body,
       table(
-        ["Agent", "State", "Software", "Connectors", "Connection", "Last heartbeat", "In flight", "Queued"],
+        ["Agent", "State", "Software", "Connectors", "Connection", "Last heartbeat", "Operations in flight", "Queued"],
         page.items.map(row),
         { class: "agents" },
       ),

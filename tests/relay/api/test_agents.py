@@ -141,10 +141,12 @@ async def test_batches_sent_and_not_answered_are_in_flight(
         await agent.wait_for("batch ran, pausing")
         status, body = await api("GET", "/agents/slow")
         assert (status, body["in_flight"], body["queued"]) == (200, 1, 0)
+        assert (body["operations_in_flight"], body["operations_queued"]) == (2, 0)
         await agent.kill()
         body = await agent_in_state(api, "slow", "disconnected")
         # Unanswered: back in the queue for the next connection.
         assert (body["in_flight"], body["queued"]) == (0, 1)
+        assert (body["operations_in_flight"], body["operations_queued"]) == (0, 2)
     finally:
         await cancelled(sending)
 

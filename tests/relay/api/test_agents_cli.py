@@ -62,10 +62,10 @@ def test_list_and_show_a_connected_agent(
     assert code == 0, err
     header, row = out.splitlines()[0], out.splitlines()[2]
     assert header.split() == [
-        "NAME", "STATE", "SINCE", "(UTC)", "SOFTWARE", "PROTOCOL", "CONNECTORS", "BATCHES",
+        "NAME", "STATE", "SINCE", "(UTC)", "SOFTWARE", "PROTOCOL", "CONNECTORS", "OPERATIONS",
     ]  # fmt: skip
     assert row.split()[:2] == ["branch", "connected"]
-    assert "hatchway-agent/" in row and "0 sent, 0 queued" in row
+    assert "hatchway-agent/" in row and "0 in flight, 0 queued" in row
 
     listed = json.loads(hatchway(capsys, "agents", "list", "--json")[1])
     assert [(a["name"], a["state"]) for a in listed] == [("branch", "connected")]
@@ -75,7 +75,9 @@ def test_list_and_show_a_connected_agent(
     lines = dict(line.split(":", 1) for line in out.splitlines())
     assert lines["agent"].strip() == "branch"
     assert lines["state"].strip().startswith("connected since 20")
-    assert lines["batches"].strip() == "0 sent and not answered, 0 waiting"
+    assert lines["operations"].strip() == (
+        "0 in flight (0 batches) sent and not answered, 0 waiting (0 batches)"
+    )
     shown = json.loads(hatchway(capsys, "agents", "show", "branch", "--json")[1])
     assert shown["name"] == "branch" and shown["connected_since"] is not None
 
