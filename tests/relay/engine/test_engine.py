@@ -131,6 +131,9 @@ async def agent(relay: RelayHarness, tmp_path: Path) -> AsyncIterator[AgentProce
 
 
 @pytest.mark.server
+# Six waits of up to RELAY_TIMEOUT each: a loaded CI machine must not hit the suite's
+# default 120 s before one of them has said what it waited for.
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_a_job_provisions_follows_changes_and_guards_deletions(
     dialect: str, relay: RelayHarness, agent: AgentProcess, request: pytest.FixtureRequest
