@@ -388,7 +388,7 @@ class Demo:
                             tasks[name],
                             total=total,
                             completed=progress.done,
-                            rate=f"{progress.rate:,.0f}/s",
+                            rate=f"{progress.rate:,.0f}/s" if progress.rate else "",
                         )
                 if time.monotonic() - began > INITIAL_TIMEOUT:
                     raise DemoError(

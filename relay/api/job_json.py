@@ -12,7 +12,6 @@ from typing import Any
 from relay.api.logs import log_json
 from relay.api.routes import TIME, iso, ref
 from relay.engine import control
-from relay.engine import engine as engines
 from relay.engine import status as statuses
 from relay.engine.engine import Engine
 from relay.store.base import EntryKind, Store
@@ -32,7 +31,7 @@ from relay.store.engine_records import (
 )
 
 
-def progress_json(progress: statuses.Progress | engines.Progress | None) -> dict[str, Any] | None:
+def progress_json(progress: statuses.Progress | None) -> dict[str, Any] | None:
     if progress is None:
         return None
     return {
@@ -133,7 +132,7 @@ async def job_json(
 
 
 def status_json(
-    status: statuses.JobStatus, live: engines.Progress | None, now: float
+    status: statuses.JobStatus, live: statuses.Progress | None, now: float
 ) -> dict[str, Any]:
     """A job's status; ``live`` is the engine's progress when the job runs here."""
     return {

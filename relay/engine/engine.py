@@ -19,7 +19,6 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -35,7 +34,7 @@ from relay.engine.observer import EngineObserver
 from relay.engine.processor import Deprovisions, Outcome, Processor
 from relay.engine.reconcile import delete_unmatched, run_reconcile
 from relay.engine.settings import EngineSettings
-from relay.engine.status import find_entry
+from relay.engine.status import Progress, find_entry, progress
 from relay.engine.target import BuiltinTarget, HubTarget, Target
 from relay.exceptions import NotFound
 from relay.hub.hub import Hub
@@ -61,23 +60,6 @@ PURGE_INTERVAL = 3600.0
 DRY_RUN_LIMIT = 100
 #: The actions the deletion guard counts.
 _DEPROVISIONS = (LogAction.DISABLE.value, LogAction.DELETE.value)
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """How far a job's current cycle has come."""
-
-    kind: CycleKind
-    done: int
-    #: None while unknown (incremental work).
-    total: int | None
-    #: Objects per second since the cycle started.
-    rate: float
-    #: Seconds left at that rate (None: unknown).
-    eta: float | None
-    #: The cycle's id and when it started.
-    cycle: str
-    started_at: float
 
 
 def outcome_json(outcome: Outcome) -> dict[str, Any]:
@@ -362,12 +344,7 @@ class Engine:
             # The task keeps its last cycle until the next one starts (an initial cycle
             # that has just finished, say): an idle job shows no progress.
             return None
-        elapsed = max(self.clock() - cycle.started_at, 1e-6)
-        rate = cycle.done / elapsed
-        eta = None
-        if cycle.total is not None and rate > 0:
-            eta = max(cycle.total - cycle.done, 0) / rate
-        return Progress(cycle.kind, cycle.done, cycle.total, rate, eta, cycle.id, cycle.started_at)
+        return progress(cycle, self.clock())
 
     def running_cycles(self) -> list[CycleRecord]:
         """The initial and reconcile cycles this relay's job tasks run now, as the tasks

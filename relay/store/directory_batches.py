@@ -16,7 +16,7 @@ from typing import Any
 
 from relay.exceptions import Conflict, InvalidEntry
 from relay.store.base import Entry, EntryKind, EntryWrite
-from relay.store.directory_steps import DirectorySteps, Steps, check_resource
+from relay.store.directory_steps import DirectorySteps, Steps, check_resource, resource_json
 
 
 def create_many(
@@ -46,7 +46,7 @@ def create_many(
         "INSERT INTO directory_entries (id, kind, name_key, external_id, resource, version,"
         f" created_at, modified_at) VALUES (?, ?, ?, ?, {directory.dialect.json_param}, 1, ?, ?)",
         [
-            (entry_id, kind.value, key, external_id, json.dumps(resource), now, now)
+            (entry_id, kind.value, key, external_id, resource_json(resource), now, now)
             for entry_id, (key, external_id), resource in zip(ids, checked, resources, strict=True)
         ],
         many=True,

@@ -10,6 +10,7 @@ failure anywhere (a conflict, a missing member, a version mismatch) leaves nothi
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -65,6 +66,21 @@ def name_key(kind: EntryKind, resource: dict[str, Any]) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidEntry(f"a {kind} needs a non-empty string {attribute}")
     return name.lower()
+
+
+#: A NUL character as ``json.dumps`` writes it: ``\u0000`` after an even number of
+#: backslashes (``\\u0000`` is the text "\u0000", not a NUL).
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def resource_json(resource: dict[str, Any]) -> str:
+    """The resource as the stores keep it. A NUL character is refused here, for both
+    stores alike: PostgreSQL cannot keep one (the write would fail as a store error), and
+    SQLite should not keep what a move to PostgreSQL would lose."""
+    text = json.dumps(resource)
+    if _NUL.search(text):
+        raise InvalidEntry("a value holds a NUL character, which the store cannot keep")
+    return text
 
 
 def check_resource(kind: EntryKind, resource: dict[str, Any]) -> tuple[str, str | None]:
@@ -175,7 +191,7 @@ class DirectorySteps:
         yield self.sql(
             "INSERT INTO directory_entries (id, kind, name_key, external_id, resource, version,"
             f" created_at, modified_at) VALUES (?, ?, ?, ?, {self.dialect.json_param}, 1, ?, ?)",
-            (entry_id, kind.value, key, external_id, json.dumps(resource), now, now),
+            (entry_id, kind.value, key, external_id, resource_json(resource), now, now),
         )
         yield from self._log(now, kind, entry_id, "created", {"version": 1})
         if members:
@@ -218,7 +234,7 @@ class DirectorySteps:
                 "UPDATE directory_entries SET name_key = ?, external_id = ?,"
                 f" resource = {self.dialect.json_param}, version = ?, modified_at = ?"
                 " WHERE id = ?",
-                (key, external_id, json.dumps(resource), version, now, entry_id),
+                (key, external_id, resource_json(resource), version, now, entry_id),
             )
             yield from self._log(now, kind, entry_id, "updated", {"version": version})
         else:

@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,7 +52,8 @@ from relay.store.engine_records import (  # noqa: E402
     LogStatus,
 )
 from relay.store.sqlite import SqliteStore  # noqa: E402
-from tests.benchmarks.report import machine, markdown_table  # noqa: E402
+from tests.benchmarks.report import machine, markdown_table, percentile  # noqa: E402
+from tests.servers.ports import free_port  # noqa: E402
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 TARGET_P99_MS = 50.0
@@ -82,17 +81,6 @@ class Plan:
 
 FULL = Plan(users=10_000, jobs=50, logs_per_user=20, requests=1_000)
 QUICK = Plan(users=2_000, jobs=10, logs_per_user=5, requests=150)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def user_name(i: int) -> str:

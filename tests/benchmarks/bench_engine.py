@@ -36,9 +36,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -70,7 +68,8 @@ from relay.store.configured import STORE_FILE  # noqa: E402
 from relay.store.engine_records import CycleKind, JobState  # noqa: E402
 from relay.store.sqlite import SqliteStore  # noqa: E402
 from shared.connector import GROUP, USER, Action, Connector, Operation  # noqa: E402
-from tests.benchmarks.report import machine, markdown_table  # noqa: E402
+from tests.benchmarks.report import cpu_seconds, machine, markdown_table, percentile  # noqa: E402
+from tests.servers.ports import free_port  # noqa: E402
 from tests.servers.postgres import PostgresServer, running_postgres  # noqa: E402
 from tests.servers.slapd import SlapdServer, running_slapd  # noqa: E402
 
@@ -128,29 +127,12 @@ users = "delete"
 """
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def memory_kb(pid: int, field_name: str) -> int:
     """A ``VmRSS``/``VmHWM`` line of ``/proc/PID/status``, in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field_name + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field_name} for process {pid}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def until(check: Callable[[], Any], what: str, timeout: float, pause: float = 0.2) -> None:

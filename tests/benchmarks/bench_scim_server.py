@@ -24,10 +24,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import random
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -48,7 +46,8 @@ if str(ROOT) not in sys.path:
 from relay.store.base import EntryKind, EntryWrite  # noqa: E402
 from relay.store.configured import STORE_FILE  # noqa: E402
 from relay.store.sqlite import SqliteStore  # noqa: E402
-from tests.benchmarks.report import machine, markdown_table  # noqa: E402
+from tests.benchmarks.report import cpu_seconds, machine, markdown_table, percentile  # noqa: E402
+from tests.servers.ports import free_port  # noqa: E402
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 CLIENTS = 16
@@ -78,23 +77,6 @@ def resource(name: str) -> dict[str, object]:
         "emails": [{"value": name, "type": "work", "primary": True}],
         "active": True,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
 
 
 async def preload(data_dir: Path, users: int) -> str:

@@ -11,13 +11,15 @@
   below ``/api/v1`` (``"/agents"``), ``token`` defaults to the admin token (None sends no
   ``Authorization`` header), ``body`` is the parsed JSON (None when there is none, the text
   when it is not JSON). ``await api.raw(...)`` answers an :class:`Answer` with the headers.
+- every test here gets the logging set-up back as it was: the CLI's ``main()`` configures
+  structlog and the root logger for the stream it is given.
 """
 
 from __future__ import annotations
 
 import enum
 import json as jsonlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +32,7 @@ from relay.api.routes import PREFIX
 from relay.settings import RelaySettings
 from relay.store.base import ApiRole
 from tests.e2e.harness import RelayHarness
+from tests.relay.api.cli_relay import saved_logging
 from tests.servers.ports import free_port
 
 T = TypeVar("T")
@@ -143,3 +146,9 @@ async def relay(tmp_path: Path, relay_settings: RelaySettings) -> AsyncIterator[
 async def api(relay: ApiRelay) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession() as session:
         yield Api(session, relay)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    with saved_logging():
+        yield

@@ -13,14 +13,8 @@ from agent.registration import register
 from relay.settings import RelaySettings
 from shared.protocol.messages import CloseCode
 from tests.e2e.harness import AgentProcess
-from tests.relay.api.cli_relay import ThreadRelay, hatchway, point_at, relay_thread, saved_logging
+from tests.relay.api.cli_relay import ThreadRelay, hatchway, point_at, relay_thread
 from tests.servers.ports import free_port
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    with saved_logging():
-        yield
 
 
 @pytest.fixture

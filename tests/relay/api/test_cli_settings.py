@@ -3,7 +3,6 @@ that order of strength, and a bad ``cli.toml`` refused naming the file and the k
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,8 @@ import pytest
 from relay.api.cli_settings import DEFAULT_URL, CliSettings, resolve
 from shared.exceptions import SettingsError
 from tests.pki import make_pki
-from tests.relay.api.cli_relay import hatchway, saved_logging
+from tests.relay.api.cli_relay import hatchway
 from tests.servers.ports import free_port
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    with saved_logging():
-        yield
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from relay.api.cli import moment
 from relay.settings import RelaySettings
 from relay.store.base import EntryKind
 from relay.store.engine_records import CycleWrite, LogAction, LogEntry, LogStatus
-from tests.relay.api.cli_relay import ThreadRelay, hatchway, point_at, relay_thread, saved_logging
+from tests.relay.api.cli_relay import ThreadRelay, hatchway, point_at, relay_thread
 from tests.servers.ports import free_port
 
 JOB = """
@@ -31,12 +31,6 @@ scope = "all"
 [connection]
 connector = "{name}"
 """
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    with saved_logging():
-        yield
 
 
 @pytest.fixture

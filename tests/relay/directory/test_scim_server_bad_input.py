@@ -242,3 +242,10 @@ async def test_a_bearer_token_that_is_not_text_is_a_scim_401(
     head, _, body = answer.partition(b"\r\n\r\n")
     assert int(head.split()[1]) == 401, answer
     assert_error(401, json.loads(body), 401)
+
+
+async def test_a_nul_character_is_invalid_on_every_store(scim_any_store: ScimRelay) -> None:
+    status, answer, _ = await scim_any_store.call("POST", "/Users", user("n\x00l@example.com"))
+    assert_error(status, answer, 400, "invalidValue")
+    assert "NUL" in answer["detail"]
+    assert await snapshot(scim_any_store) == []

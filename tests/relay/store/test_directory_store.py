@@ -101,6 +101,20 @@ async def test_entries_the_store_cannot_keep_are_refused(store: Store) -> None:
     assert await store.latest_change() == 0
 
 
+async def test_a_nul_character_is_refused_by_every_store_alike(store: Store) -> None:
+    # PostgreSQL cannot keep a NUL; SQLite could, and must not, or a move would lose it.
+    with pytest.raises(InvalidEntry, match="NUL"):
+        await store.create_entry(USER, user("a\x00b"))
+    with pytest.raises(InvalidEntry, match="NUL"):
+        await store.write_entries([EntryWrite(USER, resource=user("c", title="x\x00"))])
+    kept = await store.create_entry(USER, user("ok", title="\\u0000 is six characters"))
+    with pytest.raises(InvalidEntry, match="NUL"):
+        await store.update_entry(USER, kept.id, resource=user("ok", title="\x00"))
+    [found], total = await store.query_entries(USER, Query())
+    assert total == 1 and found.resource["title"] == "\\u0000 is six characters"
+    assert await store.latest_change() == 1
+
+
 async def test_a_failing_write_leaves_neither_row_nor_change(
     store: Store, backend: Backend
 ) -> None:
