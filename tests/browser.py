@@ -121,6 +121,16 @@ class Page:
             raise BrowserError(f"{url}: {answer['errorText']}")
         await self.wait_for("document.readyState === 'complete'", timeout=timeout)
 
+    async def reload(self, *, timeout: float = WAIT_TIMEOUT) -> None:
+        """Reload the page and wait until the new document has loaded. The old document is
+        marked first: until the reload has begun, it would answer for the new one."""
+        await self.evaluate("window.hatchwayReloading = true; location.reload()")
+        await self.wait_for(
+            "!window.hatchwayReloading && document.readyState === 'complete'",
+            timeout=timeout,
+            what="the reloaded page",
+        )
+
     async def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (awaited if a promise);
         a thrown exception is raised as :class:`BrowserError`."""

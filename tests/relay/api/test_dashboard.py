@@ -363,7 +363,7 @@ async def test_a_token_revoked_while_signed_in_returns_to_the_sign_in_form(
     await page.wait_for("document.querySelector('[data-stat=jobs-total]')")
 
     # The token stays with the tab: a reload needs no new sign-in.
-    await page.evaluate("location.reload()")
+    await page.reload()
     await page.wait_for("document.querySelector('[data-stat=jobs-total]')")
     assert await page.evaluate("document.getElementById('sign-in').hidden") is True
 
